@@ -1,0 +1,53 @@
+"""The ``kernelkit`` command: an argparse front end over the library.
+
+Each subcommand lives in its own module here and exposes ``register(subparsers)``;
+the function it sets as ``run`` returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .._version import __version__
+from . import run
+
+COMMANDS = (run,)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the command ran and found something broken, or failed
+EXIT_USAGE = 2  # bad arguments (argparse's convention)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kernelkit",
+        description="Make, install, check and run Jupyter kernels.",
+    )
+    parser.add_argument("--version", action="version", version=f"kernelkit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> int:
+    """Print one clear error line on stderr and return the exit code."""
+    print(f"kernelkit: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        sys.exit(EXIT_USAGE)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    try:
+        sys.exit(args.run(args))
+    except KeyboardInterrupt:
+        sys.exit(130)

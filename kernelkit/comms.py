@@ -1,0 +1,107 @@
+"""Comms: kernel-side objects that talk to frontend widgets over comm_open / comm_msg / comm_close."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .wire import Message
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+log = logging.getLogger("kernelkit")
+
+MsgCallback = Callable[[Message], None]
+
+
+class Comm:
+    def __init__(self, kernel: Kernel, target_name: str, comm_id: str | None = None) -> None:
+        self.kernel = kernel
+        self.target_name = target_name
+        self.comm_id = comm_id or uuid.uuid4().hex
+        self._on_msg: MsgCallback | None = None
+        self._on_close: MsgCallback | None = None
+        self.closed = False
+
+    def _publish(self, msg_type: str, content: dict[str, Any], metadata: dict[str, Any] | None, buffers: list[bytes] | None) -> None:
+        content = {"comm_id": self.comm_id, **content}
+        self.kernel.send_response(self.kernel.iopub_socket, msg_type, content, buffers=buffers, metadata=metadata)
+
+    def open(self, data: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> None:
+        self._publish("comm_open", {"target_name": self.target_name, "data": data or {}}, metadata, None)
+
+    def send(self, data: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None, buffers: list[bytes] | None = None) -> None:
+        self._publish("comm_msg", {"data": data or {}}, metadata, buffers)
+
+    def close(self, data: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.kernel.comm_manager.comms.pop(self.comm_id, None)
+        self._publish("comm_close", {"data": data or {}}, metadata, None)
+
+    def on_msg(self, callback: MsgCallback | None) -> None:
+        self._on_msg = callback
+
+    def on_close(self, callback: MsgCallback | None) -> None:
+        self._on_close = callback
+
+
+class CommManager:
+    """Targets the frontend may open comms to, and the comms open now."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.targets: dict[str, Callable[[Comm, Message], None]] = {}
+        self.comms: dict[str, Comm] = {}
+
+    def register_target(self, target_name: str, callback: Callable[[Comm, Message], None]) -> None:
+        self.targets[target_name] = callback
+
+    def unregister_target(self, target_name: str) -> None:
+        self.targets.pop(target_name, None)
+
+    def open(self, target_name: str, data: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> Comm:
+        """Open a comm from the kernel side."""
+        comm = Comm(self.kernel, target_name)
+        self.comms[comm.comm_id] = comm
+        comm.open(data, metadata)
+        return comm
+
+    def comm_info(self, target_name: str | None = None) -> dict[str, dict[str, str]]:
+        return {
+            cid: {"target_name": c.target_name}
+            for cid, c in self.comms.items()
+            if target_name is None or c.target_name == target_name
+        }
+
+    def comm_open(self, msg: Message) -> None:
+        content = msg["content"]
+        comm_id, target_name = content.get("comm_id"), content.get("target_name")
+        target = self.targets.get(target_name)  # type: ignore[arg-type]
+        comm = Comm(self.kernel, str(target_name), str(comm_id))
+        if target is None:
+            log.warning("comm_open for unknown target %r: closing it", target_name)
+            comm.closed = True
+            comm._publish("comm_close", {"data": {}}, None, None)
+            return
+        self.comms[comm.comm_id] = comm
+        target(comm, msg)
+
+    def comm_msg(self, msg: Message) -> None:
+        comm = self.comms.get(msg["content"].get("comm_id"))
+        if comm is None:
+            log.warning("comm_msg for unknown comm %r", msg["content"].get("comm_id"))
+        elif comm._on_msg is not None:
+            comm._on_msg(msg)
+
+    def comm_close(self, msg: Message) -> None:
+        comm = self.comms.pop(msg["content"].get("comm_id"), None)
+        if comm is None:
+            return
+        comm.closed = True
+        if comm._on_close is not None:
+            comm._on_close(msg)

@@ -1,0 +1,143 @@
+"""Connection files: read, write (0600 in a 0700 folder), and turn into ZeroMQ addresses.
+
+Same JSON as jupyter_client writes: transport, ip, five ports, key, signature_scheme,
+plus optional kernel_name and CurveZMQ keys. Knows nothing of messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .wire import new_key
+
+CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+LOCALHOST = "127.0.0.1"
+
+
+class ConnectionFileError(ValueError):
+    """A connection file that is missing, unreadable or malformed."""
+
+
+@dataclass
+class ConnectionInfo:
+    transport: str = "tcp"
+    ip: str = LOCALHOST
+    shell_port: int = 0
+    iopub_port: int = 0
+    stdin_port: int = 0
+    control_port: int = 0
+    hb_port: int = 0
+    key: str = field(default_factory=new_key)
+    signature_scheme: str = "hmac-sha256"
+    kernel_name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def port(self, channel: str) -> int:
+        return int(getattr(self, f"{channel}_port"))
+
+    def set_port(self, channel: str, port: int) -> None:
+        setattr(self, f"{channel}_port", port)
+
+    def address(self, channel: str) -> str:
+        """The ZeroMQ endpoint of ``channel``, in jupyter_client's notation."""
+        port = self.port(channel)
+        if self.transport == "tcp":
+            host = f"[{self.ip}]" if ":" in self.ip else self.ip
+            return f"tcp://{host}:{port}"
+        return f"ipc://{self.ip}-{port}"
+
+    @property
+    def curve_secretkey(self) -> str | None:
+        return self.extra.get("curve_secretkey")
+
+    @property
+    def curve_publickey(self) -> str | None:
+        return self.extra.get("curve_publickey")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        data.update(extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConnectionInfo:
+        known = {f.name for f in fields(cls)} - {"extra"}
+        info = cls(**{k: v for k, v in data.items() if k in known})
+        info.extra = {k: v for k, v in data.items() if k not in known}
+        if info.transport not in ("tcp", "ipc"):
+            raise ConnectionFileError(f"transport {info.transport!r} is not supported: use 'tcp' or 'ipc'")
+        for channel in CHANNELS:
+            port = info.port(channel)
+            if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+                raise ConnectionFileError(f"{channel}_port must be an integer from 0 to 65535, not {port!r}")
+        if not isinstance(info.key, str) or not isinstance(info.signature_scheme, str):
+            raise ConnectionFileError("key and signature_scheme must be strings")
+        return info
+
+
+def load(path: str | os.PathLike[str]) -> ConnectionInfo:
+    """Read a connection file, with errors that say which file and what is wrong."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConnectionFileError(f"connection file {path} does not exist") from None
+    except OSError as exc:
+        raise ConnectionFileError(f"cannot read connection file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConnectionFileError(f"connection file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConnectionFileError(f"connection file {path} must hold a JSON object")
+    try:
+        return ConnectionInfo.from_dict(data)
+    except TypeError as exc:
+        raise ConnectionFileError(f"connection file {path} is malformed: {exc}") from None
+    except ConnectionFileError as exc:
+        raise ConnectionFileError(f"connection file {path}: {exc}") from None
+
+
+def write(info: ConnectionInfo, path: str | os.PathLike[str]) -> Path:
+    """Write atomically, readable by the owner only; the folder is created 0700."""
+    path = Path(path)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".kernel-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(info.to_dict(), handle, indent=1)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def free_tcp_ports(count: int, ip: str = LOCALHOST) -> list[int]:
+    """Ports free right now on ``ip`` (for clients that must name ports before a kernel binds)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.bind((ip, 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def runtime_path(name: str) -> Path:
+    """Where kernelkit puts connection files it creates: the Jupyter runtime dir."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return Path(jupyter_runtime_dir()) / name

@@ -1,0 +1,71 @@
+"""SIGINT handling that interrupts user code and never a half-sent message.
+
+A KeyboardInterrupt raised between two frames of a multipart send would leave a partial
+message on the socket and corrupt the next one. So SIGINT only becomes KeyboardInterrupt
+while a request is being handled (``armed``), and is held back inside ``critical``
+sections (sends) until they end.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+log = logging.getLogger("kernelkit")
+
+
+class InterruptGate:
+    def __init__(self) -> None:
+        self.armed = False
+        self._depth = 0
+        self._pending = False
+        self._main = threading.main_thread().ident
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if not self.armed:
+            log.info("SIGINT while idle: nothing to interrupt")
+            return
+        if self._depth:
+            self._pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def critical(self) -> Iterator[None]:
+        """Defer SIGINT (on the main thread, where Python runs signal handlers) until the block ends."""
+        if threading.get_ident() != self._main:
+            yield
+            return
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if not self._depth and self._pending:
+                self._pending = False
+                if self.armed:
+                    raise KeyboardInterrupt
+
+    @contextmanager
+    def arm(self) -> Iterator[None]:
+        """Let SIGINT interrupt the block (user code on the main thread)."""
+        if threading.get_ident() != self._main:
+            yield
+            return
+        self.armed = True
+        self._pending = False
+        try:
+            yield
+        finally:
+            self.armed = False
+
+    def interrupt_main(self) -> None:
+        """Deliver SIGINT to the main thread, so a blocking sleep or poll there wakes too."""
+        signal.pthread_kill(self._main, signal.SIGINT)

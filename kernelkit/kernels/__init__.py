@@ -1,0 +1,1 @@
+"""Kernels shipped with kernelkit, built only on its public API."""

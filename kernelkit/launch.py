@@ -1,0 +1,112 @@
+"""Start a kernel process: parse the kernel's command line, prepare the connection file, serve.
+
+Accepts what kernelspecs pass (``-f {connection_file}``), ipykernel's ``--ip``/``--transport``
+and ``--parent``, and ignores traitlets-style ``--Class.trait=value`` options with a warning,
+so ipykernel-era kernel.json files keep working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import connection
+from .connection import ConnectionFileError, ConnectionInfo
+from .server import KernelServer, KernelStartError
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+log = logging.getLogger("kernelkit")
+
+
+def kernel_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every kernelkit kernel process understands."""
+    parser.add_argument("-f", "--connection-file", dest="connection_file", metavar="CONNECTION_FILE",
+                        help="connection file to use (created with free ports if it does not exist; "
+                        "default: a new one in the Jupyter runtime dir)")
+    parser.add_argument("--ip", help="address to bind to when creating a connection file (default 127.0.0.1)")
+    parser.add_argument("--transport", choices=("tcp", "ipc"), help="transport when creating a connection file")
+    parser.add_argument("--parent", type=int, metavar="PID",
+                        help="exit when this process dies (default: $JPY_PARENT_PID, as set by jupyter_client)")
+    parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="how much the kernel logs to stderr")
+    parser.add_argument("--debug", action="store_const", const="DEBUG", dest="log_level",
+                        help="same as --log-level DEBUG")
+    return parser
+
+
+def parse_kernel_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = kernel_arguments(argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description="Run a Jupyter kernel."))
+    args, unknown = parser.parse_known_args(argv)
+    ignored = [a for a in unknown if a.startswith("--") and "." in a.split("=", 1)[0]]
+    if len(ignored) != len(unknown):
+        parser.error(f"unrecognized arguments: {' '.join(a for a in unknown if a not in ignored)}")
+    if ignored:
+        log.warning("ignoring ipykernel configuration options: %s", " ".join(ignored))
+    return args
+
+
+def configure_logging(level: str) -> None:
+    """Log to the real stderr (user code's stderr is redirected to the frontend)."""
+    logger = logging.getLogger("kernelkit")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.__stderr__)
+        handler.setFormatter(logging.Formatter("[kernelkit %(levelname)s] %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _parent_pid(args: argparse.Namespace) -> int | None:
+    if args.parent:
+        return args.parent
+    try:
+        return int(os.environ.get("JPY_PARENT_PID", "")) or None
+    except ValueError:
+        return None
+
+
+def launch(kernel_class: type[Kernel], argv: Sequence[str] | None = None) -> None:
+    """Run ``kernel_class`` until it is shut down; exits the process with a clear error on failure."""
+    args = parse_kernel_args(sys.argv[1:] if argv is None else argv)
+    configure_logging(args.log_level)
+    try:
+        serve(kernel_class, args)
+    except (ConnectionFileError, KernelStartError, ValueError) as exc:
+        print(f"{kernel_class.__name__}: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def serve(kernel_class: type[Kernel], args: argparse.Namespace) -> None:
+    path = Path(args.connection_file) if args.connection_file else None
+    if path is not None and path.exists():
+        info, created = connection.load(path), False
+    else:
+        info, created = ConnectionInfo(), True
+        if path is None:
+            path = connection.runtime_path(f"kernel-{uuid.uuid4()}.json")
+    if args.ip:
+        info.ip = args.ip
+    if args.transport:
+        info.transport = args.transport
+    if not info.key:
+        log.warning("this kernel's connection has no key: messages are not signed, so anyone who can "
+                    "reach its ports can run code in it")
+    unbound = any(info.port(c) == 0 for c in connection.CHANNELS)
+    server = KernelServer(kernel_class, info, parent_pid=_parent_pid(args))
+    if created or unbound:
+        connection.write(info, path)
+    if created and not args.connection_file:
+        print(f"To connect a client to this kernel, use:\n    jupyter console --existing {path}", file=sys.stderr)
+    try:
+        server.serve_forever()
+    finally:
+        if created:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,105 @@
+"""A signing identity for one side of a connection, with jupyter_client's ``Session`` API.
+
+Kernels written for ipykernel call ``self.session.send(stream, msg_type, content, parent)``;
+this class keeps that call working on top of the pure functions in :mod:`kernelkit.wire`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from . import wire
+from .wire import Frame, Message
+
+
+class Sendable(Protocol):
+    """Anything frames can be sent on: a :class:`kernelkit.channels.Channel` or a zmq socket."""
+
+    def send_multipart(self, frames: Sequence[Frame], copy: bool = ..., track: bool = ...) -> Any: ...
+
+
+def _default_username() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers): any name will do
+        return "kernel"
+
+
+class Session:
+    def __init__(
+        self,
+        key: bytes | str = b"",
+        signature_scheme: str = "hmac-sha256",
+        session_id: str | None = None,
+        username: str | None = None,
+        replay_capacity: int = 1 << 16,
+    ) -> None:
+        self.signer = wire.Signer(key, signature_scheme)
+        self.replay = wire.ReplayGuard(replay_capacity)
+        self.session = session_id or uuid.uuid4().hex
+        self.username = username or _default_username()
+
+    @property
+    def key(self) -> bytes:
+        return self.signer.key
+
+    @property
+    def bsession(self) -> bytes:
+        return self.session.encode("ascii")
+
+    def msg_header(self, msg_type: str) -> dict[str, Any]:
+        return wire.new_header(msg_type, self.session, self.username)
+
+    def msg(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        parent: Message | None = None,
+        header: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Message:
+        """A message dict in jupyter_client's shape (header, parent_header, msg_id, ...)."""
+        header = header or self.msg_header(msg_type)
+        return {
+            "header": header,
+            "msg_id": header["msg_id"],
+            "msg_type": header["msg_type"],
+            "parent_header": (parent.get("header", parent) if parent else {}),
+            "content": {} if content is None else content,
+            "metadata": metadata or {},
+            "buffers": [],
+        }
+
+    def serialize(self, msg: Message, idents: Sequence[bytes] = ()) -> list[Frame]:
+        return wire.serialize(msg, self.signer, idents)
+
+    def deserialize(self, frames: Sequence[Frame]) -> tuple[list[bytes], Message]:
+        """Authenticate and parse; raises :class:`kernelkit.wire.WireError`."""
+        return wire.deserialize(frames, self.signer, self.replay)
+
+    def send(
+        self,
+        stream: Sendable | None,
+        msg_or_type: Message | str,
+        content: dict[str, Any] | None = None,
+        parent: Message | None = None,
+        ident: bytes | Sequence[bytes] | None = None,
+        buffers: Sequence[Frame] | None = None,
+        track: bool = False,
+        header: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Message:
+        """Build (unless given a message), sign and send; returns the message sent."""
+        if isinstance(msg_or_type, dict):
+            msg = msg_or_type
+        else:
+            msg = self.msg(msg_or_type, content, parent, header, metadata)
+        if buffers:
+            msg["buffers"] = list(buffers)
+        idents = [ident] if isinstance(ident, bytes) else list(ident or ())
+        if stream is not None:
+            stream.send_multipart(self.serialize(msg, idents), copy=False, track=track)
+        return msg

@@ -1,0 +1,216 @@
+"""The Jupyter wire format as pure functions on bytes: no sockets, no threads, no globals.
+
+A message on any channel is the multipart frame list
+
+    [identity..., b"<IDS|MSG>", signature, header, parent_header, metadata, content, buffer...]
+
+where ``signature`` is the hex HMAC of the four JSON frames (empty when the key is empty).
+Everything here raises :class:`WireError` for input that is not a valid message, so callers
+(and fuzzers) have exactly one exception type to handle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import uuid
+from collections import deque
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timezone
+from typing import Any, Union
+
+DELIMITER = b"<IDS|MSG>"
+PROTOCOL_VERSION = "5.5"
+
+#: A frame as pyzmq hands it over: bytes, or a buffer (``zmq.Frame.buffer``, memoryview).
+Frame = Union[bytes, bytearray, memoryview]
+Message = dict[str, Any]
+
+
+class WireError(ValueError):
+    """The frames do not form a valid, authentic Jupyter message."""
+
+
+class Signer:
+    """Signs and verifies messages with one key and ``hmac-<hashlib name>`` scheme.
+
+    The keyed HMAC state is built once and copied per message, which is cheaper than
+    re-keying for every message.
+    """
+
+    def __init__(self, key: bytes | str, scheme: str = "hmac-sha256") -> None:
+        self.key = key.encode() if isinstance(key, str) else bytes(key)
+        self.scheme = scheme
+        if not scheme.startswith("hmac-"):
+            raise ValueError(f"signature_scheme {scheme!r} is not supported: use 'hmac-<hash>', e.g. 'hmac-sha256'")
+        digest = scheme[len("hmac-") :]
+        try:
+            self._keyed = hmac.new(self.key, digestmod=digest)
+        except ValueError:
+            raise ValueError(
+                f"signature_scheme {scheme!r} names no hash known to hashlib: use e.g. 'hmac-sha256'"
+            ) from None
+
+    @property
+    def enabled(self) -> bool:
+        """An empty key means messages are neither signed nor checked."""
+        return bool(self.key)
+
+    def sign(self, parts: Iterable[Frame]) -> bytes:
+        if not self.key:
+            return b""
+        mac = self._keyed.copy()
+        for part in parts:
+            mac.update(part)
+        return mac.hexdigest().encode("ascii")
+
+    def verify(self, signature: Frame, parts: Iterable[Frame]) -> bool:
+        """Constant-time check of ``signature`` against the parts."""
+        if not self.key:
+            return True
+        return hmac.compare_digest(bytes(signature), self.sign(parts))
+
+
+class ReplayGuard:
+    """Remembers recent signatures so a captured message cannot be sent again.
+
+    Bounded: the oldest signatures are forgotten first once ``capacity`` is reached.
+    """
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        self.capacity = capacity
+        self._seen: set[bytes] = set()
+        self._order: deque[bytes] = deque()
+
+    def check(self, signature: bytes) -> None:
+        """Record ``signature``; raise :class:`WireError` if it was seen before."""
+        if signature in self._seen:
+            raise WireError("replayed message: its signature was already used")
+        self._seen.add(signature)
+        self._order.append(signature)
+        if len(self._order) > self.capacity:
+            self._seen.discard(self._order.popleft())
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+def utc_now() -> str:
+    """ISO 8601 timestamp with timezone, as the protocol's header ``date`` requires."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+def new_msg_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_header(
+    msg_type: str, session: str, username: str = "kernel", msg_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    header = {
+        "msg_id": msg_id or new_msg_id(),
+        "msg_type": msg_type,
+        "username": username,
+        "session": session,
+        "date": utc_now(),
+        "version": PROTOCOL_VERSION,
+    }
+    header.update(extra)
+    return header
+
+
+def _json_default(obj: Any) -> Any:
+    """JSON for the few non-JSON types kernels commonly put in messages."""
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        import base64
+
+        return base64.b64encode(bytes(obj)).decode("ascii")
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def pack(obj: Any) -> bytes:
+    """Encode one message part as UTF-8 JSON (NaN and infinities are not valid JSON)."""
+    try:
+        return json.dumps(
+            obj, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode("utf-8", "surrogateescape")
+    except (TypeError, ValueError) as exc:
+        raise WireError(f"message part is not JSON serializable: {exc}") from exc
+
+
+def unpack(data: Frame) -> dict[str, Any]:
+    """Decode one JSON part, which must be an object."""
+    try:
+        obj = json.loads(bytes(data))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WireError(f"message part is not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise WireError(f"message part is a JSON {type(obj).__name__}, not an object")
+    return obj
+
+
+def split_identities(frames: Sequence[Frame]) -> tuple[list[bytes], Sequence[Frame]]:
+    """Split routing identities from the message proper at the delimiter frame."""
+    for index, frame in enumerate(frames):
+        if frame == DELIMITER:
+            return [bytes(f) for f in frames[:index]], frames[index + 1 :]
+    raise WireError("no <IDS|MSG> delimiter frame")
+
+
+def serialize(
+    msg: Message, signer: Signer, idents: Sequence[bytes] = ()
+) -> list[Frame]:
+    """Frames for ``msg`` (a dict with header, parent_header, metadata, content, buffers)."""
+    parts = [
+        pack(msg["header"]),
+        pack(msg.get("parent_header") or {}),
+        pack(msg.get("metadata") or {}),
+        pack(msg.get("content") or {}),
+    ]
+    return [*idents, DELIMITER, signer.sign(parts), *parts, *msg.get("buffers", ())]
+
+
+def deserialize(
+    frames: Sequence[Frame], signer: Signer, replay: ReplayGuard | None = None
+) -> tuple[list[bytes], Message]:
+    """Parse and authenticate ``frames``; returns ``(identities, message)``.
+
+    The signature is checked before anything is decoded, and only an authentic signature
+    enters the replay guard, so forged traffic cannot evict real entries from it early.
+    """
+    idents, rest = split_identities(frames)
+    if len(rest) < 5:
+        raise WireError(f"truncated message: {len(rest)} frames after the delimiter, at least 5 needed")
+    signature, parts, buffers = bytes(rest[0]), rest[1:5], rest[5:]
+    if signer.enabled:
+        if not signature:
+            raise WireError("unsigned message (this kernel requires signatures)")
+        if not signer.verify(signature, parts):
+            raise WireError("invalid signature")
+        if replay is not None:
+            replay.check(signature)
+    header = unpack(parts[0])
+    for field in ("msg_id", "msg_type"):
+        if not isinstance(header.get(field), str):
+            raise WireError(f"header has no string {field!r}")
+    msg: Message = {
+        "header": header,
+        "msg_id": header["msg_id"],
+        "msg_type": header["msg_type"],
+        "parent_header": unpack(parts[1]),
+        "metadata": unpack(parts[2]),
+        "content": unpack(parts[3]),
+        "buffers": [memoryview(b) for b in buffers],
+    }
+    return idents, msg
+
+
+def new_key() -> str:
+    """A fresh random HMAC key for a connection file."""
+    return os.urandom(32).hex()
