@@ -7,13 +7,14 @@ the function it sets as ``run`` returns the process exit code.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import run
 
-COMMANDS = (run,)
+#: Subcommand modules of this package, in the order ``--help`` lists them.
+COMMANDS = ("run", "exec")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran and found something broken, or failed
@@ -27,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kernelkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in COMMANDS:
-        command.register(subparsers)
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser
 
 

@@ -1,0 +1,94 @@
+"""``kernelkit exec KERNEL CODE...``: start an installed kernel, run cells through it, print their output.
+
+Works with any kernelspec, not only kernelkit's: the quickest proof that a kernel installs,
+starts and answers, and a scriptable way to run code in one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from ..client import KernelDiedError, KernelProcess
+from ..wire import Message
+from . import fail
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "exec",
+        help="run code in an installed kernel and print its output",
+        description="Start the kernel named KERNEL (a kernelspec on the Jupyter path), run each CODE "
+        "as a cell, print the output, and shut the kernel down. Exit code 1 if a cell fails.",
+    )
+    parser.add_argument("kernel", metavar="KERNEL", help="kernelspec name, as in `kernelkit list`")
+    parser.add_argument("code", metavar="CODE", nargs="+", help="a cell to run; '-' reads one from stdin")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for start and for each cell")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per cell (reply and outputs)")
+    parser.set_defaults(run=run)
+
+
+def _text(msg: Message) -> tuple[str, str]:
+    """What a terminal shows for one output message, and on which stream."""
+    content = msg["content"]
+    kind = msg["msg_type"]
+    if kind == "stream":
+        return content.get("name", "stdout"), content.get("text", "")
+    if kind in ("display_data", "execute_result", "update_display_data"):
+        text = content.get("data", {}).get("text/plain", "")
+        return "stdout", text + ("\n" if text and not text.endswith("\n") else "")
+    if kind == "error":
+        return "stderr", "\n".join(content.get("traceback", [])) + "\n"
+    return "stdout", ""
+
+
+def _ask(prompt: str, password: bool) -> str:
+    return getpass.getpass(prompt) if password else input(prompt)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..kernelspec import NoSuchKernel, get
+
+    try:
+        spec = get(args.kernel)
+    except NoSuchKernel as exc:
+        return fail(str(exc))
+    cells = [sys.stdin.read() if code == "-" else code for code in args.code]
+    try:
+        kernel = KernelProcess(spec.argv, spec.env, resource_dir=str(spec.resource_dir))
+    except KernelDiedError as exc:
+        return fail(f"kernel {spec.name!r} cannot start: {exc}; check it with `kernelkit doctor {spec.name}`")
+    failed = False
+    with kernel:
+        try:
+            kernel.wait_ready(args.timeout)
+        except (KernelDiedError, TimeoutError) as exc:
+            stderr = exc.stderr.strip() if isinstance(exc, KernelDiedError) else ""
+            if stderr:
+                print(stderr, file=sys.stderr)
+            return fail(f"kernel {spec.name!r} did not start: {exc}; check it with `kernelkit doctor {spec.name}`")
+        for code in cells:
+            outputs: list[Message] = []
+            on_output = outputs.append if args.json else _print_output
+            try:
+                reply = kernel.client.execute(code, args.timeout, on_output, None if args.json else _ask)
+            except TimeoutError as exc:
+                return fail(f"{exc} (raise --timeout for long cells)")
+            failed |= reply.get("status") != "ok"
+            if args.json:
+                record: dict[str, Any] = {
+                    "code": code, "reply": reply,
+                    "outputs": [{"msg_type": m["msg_type"], "content": m["content"]} for m in outputs],
+                }
+                print(json.dumps(record))
+    return 1 if failed else 0
+
+
+def _print_output(msg: Message) -> None:
+    stream, text = _text(msg)
+    target = sys.stderr if stream == "stderr" else sys.stdout
+    target.write(text)
+    target.flush()
