@@ -47,8 +47,9 @@ class Signer:
             raise ValueError(f"signature_scheme {scheme!r} is not supported: use 'hmac-<hash>', e.g. 'hmac-sha256'")
         digest = scheme[len("hmac-") :]
         try:
-            self._keyed = hmac.new(self.key, digestmod=digest)
-        except ValueError:
+            # An empty name ("hmac-") makes hmac raise TypeError, not ValueError.
+            self._keyed = hmac.new(self.key, digestmod=digest or None)
+        except (ValueError, TypeError):
             raise ValueError(
                 f"signature_scheme {scheme!r} names no hash known to hashlib: use e.g. 'hmac-sha256'"
             ) from None
