@@ -74,7 +74,7 @@ class ConnectionInfo:
         if info.transport not in ("tcp", "ipc"):
             raise ConnectionFileError(f"transport {info.transport!r} is not supported: use 'tcp' or 'ipc'")
         for channel in CHANNELS:
-            port = info.port(channel)
+            port = getattr(info, f"{channel}_port")  # raw value: port() would int() a string, or raise ValueError
             if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
                 raise ConnectionFileError(f"{channel}_port must be an integer from 0 to 65535, not {port!r}")
         if not isinstance(info.key, str) or not isinstance(info.signature_scheme, str):
