@@ -1,0 +1,9 @@
+"""``from kernelkit.kernelbase import Kernel``: the module path ipykernel users already type.
+
+With this and :mod:`kernelkit.kernelapp`, porting an ipykernel wrapper kernel is
+``sed -i 's/ipykernel/kernelkit/'`` on its import lines.
+"""
+
+from .kernel import Kernel
+
+__all__ = ["Kernel"]
