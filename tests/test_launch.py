@@ -1,0 +1,124 @@
+"""Starting kernels by hand: ``kernelkit run`` / ``Kernel.launch()`` without a frontend, and the CLI basics."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+
+import kernelkit
+
+KERNELKIT = [sys.executable, "-m", "kernelkit"]
+
+
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KERNELKIT, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def start_without_connection_file(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """Start the echo kernel with no -f and read the attach hint it prints."""
+    proc = subprocess.Popen(
+        [*KERNELKIT, "run", "kernelkit.kernels.echo"], stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    assert proc.stderr is not None
+    lines = [proc.stderr.readline(), proc.stderr.readline()]
+    match = re.search(r"--existing (\S+\.json)", "".join(lines))
+    assert match, f"no attach hint in {lines!r}"
+    return proc, Path(match.group(1))
+
+
+def test_run_without_connection_file_writes_a_private_one_and_serves(tmp_path: Path) -> None:
+    proc, path = start_without_connection_file(tmp_path)
+    try:
+        assert path.parent == Path(os.environ["JUPYTER_RUNTIME_DIR"])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        client = BlockingKernelClient(connection_file=str(path))
+        client.load_connection_file()
+        client.start_channels()
+        client.wait_for_ready(timeout=10)
+        outputs: list[dict] = []
+        reply = client.execute_interactive("attached", timeout=10, output_hook=outputs.append)
+        assert reply["content"]["status"] == "ok"
+        assert [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"] == ["attached"]
+        client.shutdown()
+        client.stop_channels()
+        assert proc.wait(timeout=10) == 0
+        assert not path.exists(), "the connection file the kernel created must go with it"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_binds_loopback_only(tmp_path: Path) -> None:
+    import json
+
+    proc, path = start_without_connection_file(tmp_path)
+    try:
+        info = json.loads(path.read_text())
+        assert info["ip"] == "127.0.0.1" and info["transport"] == "tcp"
+        assert info["key"] and info["signature_scheme"] == "hmac-sha256"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0  # SIGTERM is a clean exit
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("no_such_module_xyz", "no module named 'no_such_module_xyz'"),
+        ("kernelkit.kernels.echo:Nope", "no Kernel subclass named 'Nope'"),
+        ("kernelkit.wire", "defines 0 Kernel subclasses"),
+        ("/nonexistent/kernel.py", "does not exist"),
+    ],
+)
+def test_run_bad_target_is_one_clear_line(target: str, message: str) -> None:
+    result = run_cli("run", target)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_missing_or_corrupt_connection_file_is_a_clear_error(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text("{not json")
+    result = run_cli("run", "kernelkit.kernels.echo", "-f", str(corrupt))
+    assert result.returncode == 1
+    assert "is not valid JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version_and_help() -> None:
+    assert run_cli("--version").stdout.strip() == f"kernelkit {kernelkit.__version__}"
+    for args in (["--help"], ["run", "--help"], ["exec", "--help"]):
+        result = run_cli(*args)
+        assert result.returncode == 0 and "usage: kernelkit" in result.stdout
+    assert run_cli().returncode == 2
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_exec_runs_code_through_an_installed_kernel() -> None:
+    from conftest import ECHO
+
+    result = run_cli("exec", ECHO, "hello, kernel")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello, kernel"
+
+
+def test_exec_json_and_unknown_kernel() -> None:
+    import json
+
+    from conftest import ECHO
+
+    result = run_cli("exec", "--json", ECHO, "one", "two")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["reply"]["execution_count"] for r in records] == [1, 2]
+    assert [r["outputs"][-1]["content"]["text"] for r in records] == ["one", "two"]
+    missing = run_cli("exec", "no-such-kernel", "x")
+    assert missing.returncode == 1 and "no-such-kernel" in missing.stderr and "Traceback" not in missing.stderr
