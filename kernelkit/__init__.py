@@ -15,8 +15,26 @@
         EchoKernel.launch()
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .kernel import Kernel, StdinNotImplementedError
 from .launch import launch
 
-__all__ = ["Kernel", "StdinNotImplementedError", "__version__", "launch"]
+if TYPE_CHECKING:
+    from .installer import InstallResult
+
+__all__ = ["Kernel", "StdinNotImplementedError", "__version__", "install", "launch"]
+
+
+def install(target: Any, name: str | None = None, display_name: str | None = None, **options: Any) -> InstallResult:
+    """Install a kernelspec for a Kernel subclass (or target string); see ``kernelkit.installer.install``.
+
+    Lets a kernel package offer ``python -m mykernel install``. Imported lazily so that
+    ``import kernelkit`` in every kernel process stays light.
+    """
+    from .installer import install as _install
+
+    return _install(target, name, display_name, **options)
