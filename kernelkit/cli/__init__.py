@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .._version import __version__
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("run", "exec")
+COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran and found something broken, or failed

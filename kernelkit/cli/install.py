@@ -1,0 +1,71 @@
+"""``kernelkit install TARGET``: write a kernelspec that pins this interpreter and is checked to start."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..installer import install, parse_env, parse_metadata
+from ..kernelspec import KernelSpecError
+from . import fail
+
+LOCATION_HELP = (
+    "Where to install (default --user: always writable, and seen by every Jupyter you run, whatever "
+    "environment it lives in, because the interpreter is pinned in argv). "
+    "Same meanings as `jupyter kernelspec install`, whose own default is the system prefix."
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "install",
+        help="install a kernel so Jupyter can start it from any folder",
+        description="Install a kernelspec for TARGET: module:Class, an importable module, path/to/file.py "
+        "holding a kernelkit Kernel subclass, or a kernelspec folder (like `jupyter kernelspec install DIR`). "
+        "The absolute interpreter is pinned in argv and checked, before anything is written, to import the "
+        "target from an unrelated folder.",
+        epilog="exit codes: 0 installed, 1 refused or failed (the message says how to fix it), 2 usage error",
+    )
+    parser.add_argument("target", metavar="TARGET", help="module:Class, module, path/to/file.py, or a kernelspec folder")
+    parser.add_argument("--name", help="kernel name (default: from the module or folder name; "
+                        "ASCII letters, digits, '-', '.', '_', case-insensitive)")
+    parser.add_argument("--display-name", help="name shown in Jupyter (default: the class's implementation)")
+    parser.add_argument("--language", help="language (default: language_info['name'] of the class)")
+    where = parser.add_argument_group("location", LOCATION_HELP).add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="the user's Jupyter data dir (default)")
+    where.add_argument("--sys-prefix", action="store_true", help=f"this environment ({sys.prefix}/share/jupyter)")
+    where.add_argument("--prefix", metavar="PATH", help="PATH/share/jupyter/kernels (e.g. another env's prefix)")
+    parser.add_argument("--env", action="append", metavar="KEY=VALUE", help="environment variable for the kernel (repeatable)")
+    parser.add_argument("--interrupt-mode", choices=("signal", "message"), help="how Jupyter interrupts the kernel (default signal)")
+    parser.add_argument("--logo", metavar="FILE", help="PNG (32x32 or 64x64) or SVG logo")
+    parser.add_argument("--metadata", metavar="JSON", help="JSON object merged into the spec's metadata")
+    parser.add_argument("--python", metavar="PATH", help=f"interpreter to pin in argv (default: this one, {sys.executable})")
+    parser.add_argument("--replace", action="store_true", help="overwrite a kernel of the same name in that location")
+    parser.add_argument("--dry-run", action="store_true", help="print the kernel.json and write nothing")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        result = install(
+            args.target, args.name, args.display_name, language=args.language,
+            user=args.user, prefix=args.prefix, sys_prefix=args.sys_prefix,
+            env=parse_env(args.env), interrupt_mode=args.interrupt_mode, logo=args.logo,
+            metadata=parse_metadata(args.metadata), python=args.python,
+            replace=args.replace, dry_run=args.dry_run,
+        )
+    except KernelSpecError as exc:
+        return fail(str(exc))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    elif result.dry_run:
+        print(f"# would write {os.path.join(result.resource_dir, 'kernel.json')}")
+        print(json.dumps(result.kernel_json, indent=1))
+    else:
+        print(f"Installed kernel {result.name!r} in {result.resource_dir}")
+        print(f"  argv: {' '.join(result.kernel_json['argv'])}")
+        print(f"  check it with: kernelkit doctor {result.name}")
+    return 0
