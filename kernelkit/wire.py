@@ -15,8 +15,8 @@ import hashlib
 import hmac
 import json
 import os
+from array import array
 import uuid
-from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timezone
 from typing import Any, Union
@@ -75,27 +75,84 @@ class Signer:
 
 
 class ReplayGuard:
-    """Remembers recent signatures so a captured message cannot be sent again.
+    """Remembers the signatures of the last ``capacity`` messages so a captured message cannot be sent again.
 
-    Bounded: the oldest signatures are forgotten first once ``capacity`` is reached.
+    Bounded in memory, and constant: it allocates everything at construction (about 24 bytes
+    per entry, 1.5 MB for the default 65,536, jupyter_client's ``digest_history_size``), so a
+    kernel's memory does not creep up over its first 65,536 messages as a set of signatures
+    would (about 12 MB). Each signature is kept as a 64-bit hash in an open-addressing table
+    (linear probing, at most half full, backward-shift deletion) plus a ring buffer giving
+    the oldest entry to forget. Two distinct authentic messages share a 64-bit hash with
+    probability about ``capacity / 2**64`` per message, so a legitimate message is never
+    mistaken for a replay in practice.
     """
 
     def __init__(self, capacity: int = 1 << 16) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
         self.capacity = capacity
-        self._seen: set[bytes] = set()
-        self._order: deque[bytes] = deque()
+        size = 1 << max(4, (2 * capacity - 1).bit_length())  # a power of two, >= 2 * capacity
+        self._mask = size - 1
+        self._table = array("Q", bytes(8 * size))  # 0 marks an empty slot
+        self._ring = array("Q", bytes(8 * capacity))  # keys in arrival order
+        self._next = 0
+        self._count = 0
+
+    @staticmethod
+    def _key(signature: bytes) -> int:
+        key = int.from_bytes(hashlib.blake2b(signature, digest_size=8).digest(), "little")
+        return key or 1
 
     def check(self, signature: bytes) -> None:
         """Record ``signature``; raise :class:`WireError` if it was seen before."""
-        if signature in self._seen:
-            raise WireError("replayed message: its signature was already used")
-        self._seen.add(signature)
-        self._order.append(signature)
-        if len(self._order) > self.capacity:
-            self._seen.discard(self._order.popleft())
+        key = self._key(bytes(signature))
+        table, mask = self._table, self._mask
+        slot = key & mask
+        while table[slot]:
+            if table[slot] == key:
+                raise WireError("replayed message: its signature was already used")
+            slot = (slot + 1) & mask
+        if self._count == self.capacity:
+            self._forget(self._ring[self._next])
+            slot = key & mask  # forgetting may have moved entries: probe again
+            while table[slot]:
+                slot = (slot + 1) & mask
+        else:
+            self._count += 1
+        table[slot] = key
+        self._ring[self._next] = key
+        self._next = (self._next + 1) % self.capacity
+
+    def _forget(self, key: int) -> None:
+        """Remove ``key`` and shift later entries of its probe run back, so no run is broken."""
+        table, mask = self._table, self._mask
+        hole = key & mask
+        while table[hole] != key:
+            hole = (hole + 1) & mask
+        probe = hole
+        while True:
+            probe = (probe + 1) & mask
+            moved = table[probe]
+            if not moved:
+                break
+            home = moved & mask
+            # ``moved`` may fill the hole unless its home slot lies cyclically in (hole, probe].
+            if (probe - home) & mask >= (probe - hole) & mask:
+                table[hole] = moved
+                hole = probe
+        table[hole] = 0
+
+    def __contains__(self, signature: bytes) -> bool:
+        key = self._key(bytes(signature))
+        slot = key & self._mask
+        while self._table[slot]:
+            if self._table[slot] == key:
+                return True
+            slot = (slot + 1) & self._mask
+        return False
 
     def __len__(self) -> int:
-        return len(self._order)
+        return self._count
 
 
 def utc_now() -> str:
