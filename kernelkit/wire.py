@@ -193,13 +193,20 @@ def _json_default(obj: Any) -> Any:
 
 
 def pack(obj: Any) -> bytes:
-    """Encode one message part as UTF-8 JSON (NaN and infinities are not valid JSON)."""
+    """Encode one message part as UTF-8 JSON (NaN and infinities are not valid JSON).
+
+    Text with lone surrogates (``print("\\ud800")``, undecodable file names) cannot be UTF-8:
+    it is sent as ASCII JSON with ``\\uXXXX`` escapes instead, which is valid on the wire and
+    decodes back to the same string, rather than failing the send or emitting invalid UTF-8.
+    """
     try:
-        return json.dumps(
-            obj, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode("utf-8", "surrogateescape")
+        text = json.dumps(obj, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise WireError(f"message part is not JSON serializable: {exc}") from exc
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, default=_json_default, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def unpack(data: Frame) -> dict[str, Any]:

@@ -337,3 +337,17 @@ def test_load_unreadable_file(tmp_path) -> None:
 def test_ipc_and_ipv6_addresses() -> None:
     assert ConnectionInfo(transport="ipc", ip="/tmp/kk", shell_port=3).address("shell") == "ipc:///tmp/kk-3"
     assert ConnectionInfo(ip="::1", hb_port=9).address("hb") == "tcp://[::1]:9"
+
+
+@pytest.mark.parametrize("text", ["lone \ud800 high", "escaped \udcff byte", "mixed é \ud83d ✓"])
+def test_lone_surrogates_go_out_as_valid_utf8_and_come_back(text: str) -> None:
+    signer = Signer(KEY)
+    frames = wire.serialize(make_msg(content={"text": text}), signer)
+    for part in frames[2:6]:
+        bytes(part).decode("utf-8")  # strict: the wire carries valid UTF-8 only
+    _, msg = wire.deserialize(frames, signer)
+    assert msg["content"]["text"] == text
+
+
+def test_normal_text_stays_compact_utf8() -> None:
+    assert wire.pack({"t": "é✓"}) == '{"t":"é✓"}'.encode()
