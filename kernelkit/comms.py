@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .wire import Message
+from .wire import Message, new_msg_id
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -21,7 +20,7 @@ class Comm:
     def __init__(self, kernel: Kernel, target_name: str, comm_id: str | None = None) -> None:
         self.kernel = kernel
         self.target_name = target_name
-        self.comm_id = comm_id or uuid.uuid4().hex
+        self.comm_id = comm_id or new_msg_id()
         self._on_msg: MsgCallback | None = None
         self._on_close: MsgCallback | None = None
         self.closed = False

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -106,6 +104,8 @@ def load(path: str | os.PathLike[str]) -> ConnectionInfo:
 
 def write(info: ConnectionInfo, path: str | os.PathLike[str]) -> Path:
     """Write atomically, readable by the owner only; the folder is created 0700."""
+    import tempfile  # lazily, as socket below: a kernel given a connection file needs neither
+
     path = Path(path)
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -123,6 +123,8 @@ def write(info: ConnectionInfo, path: str | os.PathLike[str]) -> Path:
 
 def free_tcp_ports(count: int, ip: str = LOCALHOST) -> list[int]:
     """Ports free right now on ``ip`` (for clients that must name ports before a kernel binds)."""
+    import socket
+
     sockets = []
     try:
         for _ in range(count):

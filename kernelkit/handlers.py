@@ -8,7 +8,6 @@ is never left waiting and the kernel lives on.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import functools
 import getpass
@@ -83,6 +82,8 @@ def resolve(value: Any) -> Any:
     """Return ``value``, awaiting it first on this thread's event loop if a hook was ``async``."""
     if not inspect.isawaitable(value):
         return value
+    import asyncio  # only for async hooks: importing it costs a plain kernel's start-up ~20 ms
+
     loop = getattr(_loops, "loop", None)
     if loop is None:
         loop = _loops.loop = asyncio.new_event_loop()
@@ -167,7 +168,11 @@ def execute_request(kernel: Kernel, request: Request) -> bool:
         if not isinstance(result, dict):
             raise TypeError(f"do_execute must return a dict, not {type(result).__name__}")
         result = dict(result)
-    except (Exception, KeyboardInterrupt) as exc:
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:
+        # sys.exit() in user code is an error like any other: without a reply the client would
+        # wait forever. Only the SystemExit that SIGTERM raises (the server is stopping) ends the kernel.
+        if isinstance(exc, SystemExit) and (kernel._server is None or kernel._server.stopping):
+            raise
         result = error_content(exc)
         if isinstance(exc, KeyboardInterrupt):
             result["traceback"] = ["KeyboardInterrupt: the cell was interrupted"]

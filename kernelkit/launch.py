@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,6 +90,8 @@ def serve(kernel_class: type[Kernel], args: argparse.Namespace) -> None:
     else:
         info, created = ConnectionInfo(), True
         if path is None:
+            import uuid  # only here: it is slow to import
+
             path = connection.runtime_path(f"kernel-{uuid.uuid4()}.json")
     if args.ip:
         info.ip = args.ip

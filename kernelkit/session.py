@@ -7,7 +7,6 @@ this class keeps that call working on top of the pure functions in :mod:`kernelk
 from __future__ import annotations
 
 import getpass
-import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -39,7 +38,7 @@ class Session:
     ) -> None:
         self.signer = wire.Signer(key, signature_scheme)
         self.replay = wire.ReplayGuard(replay_capacity)
-        self.session = session_id or uuid.uuid4().hex
+        self.session = session_id or wire.new_msg_id()
         self.username = username or _default_username()
 
     @property
