@@ -1,0 +1,208 @@
+"""kernelkit install / list / remove as a user runs them, and interop with jupyter kernelspec and jupyter_client."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from helpers import running_kernel
+from kernelspec_fixtures import Jupyter, assert_clean_error, jupyter, kk  # noqa: F401  (fixture)
+
+
+def jupyter_kernelspec(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jupyter", "kernelspec", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def png(path: Path, width: int, height: int) -> Path:
+    """A minimal valid PNG of the given size."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"".join(b"\x00" + b"\x00\x00\x00" * width for _ in range(height))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_install_file_is_listed_and_started_by_jupyter_from_anywhere(jupyter: Jupyter) -> None:
+    source = jupyter.echo_file()
+    done = kk("install", str(source.relative_to(jupyter.work)), "--name", "Seed-Echo", cwd=jupyter.work)
+    assert done.returncode == 0, done.stderr
+    folder = jupyter.user_kernels / "seed-echo"
+    spec = json.loads((folder / "kernel.json").read_text())
+    assert spec["argv"] == [sys.executable, "-m", "kernelkit", "run", f"{source}:EchoKernel", "-f", "{connection_file}"]
+    assert (spec["display_name"], spec["language"]) == ("Echo", "echo")
+    listed = json.loads(jupyter_kernelspec("list", "--json").stdout)["kernelspecs"]
+    assert listed["seed-echo"]["resource_dir"] == str(folder)
+    elsewhere = jupyter.work / "unrelated"
+    elsewhere.mkdir()
+    assert_echoes("SEED-ECHO", elsewhere)
+
+
+def assert_echoes(name: str, cwd: Path) -> None:
+    """jupyter_client starts the kernel from ``cwd`` and it echoes a cell."""
+    texts: list[str] = []
+    with running_kernel(name, cwd=str(cwd)) as (_km, kc):
+        reply = kc.execute_interactive("hello", timeout=20, output_hook=lambda m: texts.append(m["content"].get("text", "")))
+    assert reply["content"]["status"] == "ok" and "hello" in texts
+
+
+def test_install_options_dry_run_and_json(jupyter: Jupyter) -> None:
+    logo = png(jupyter.work / "logo.png", 64, 64)
+    args = ["install", "kernelkit.kernels.echo", "--name", "e2", "--display-name", "Echo Two", "--language", "txt",
+            "--env", "A=1", "--env", "B=x=y", "--interrupt-mode", "message", "--metadata", '{"debugger": false}',
+            "--logo", str(logo)]
+    dry = kk(*args, "--dry-run")
+    assert dry.returncode == 0 and not (jupyter.user_kernels / "e2").exists()
+    shown = json.loads(dry.stdout.split("\n", 1)[1])
+    assert shown["env"] == {"A": "1", "B": "x=y"} and shown["interrupt_mode"] == "message"
+    done = kk(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    folder = Path(result["resource_dir"])
+    assert folder == jupyter.user_kernels / "e2" and result["spec"] == shown
+    assert (folder / "logo-64x64.png").read_bytes() == logo.read_bytes()
+    spec = json.loads((folder / "kernel.json").read_text())
+    assert spec["metadata"]["debugger"] is False and spec["metadata"]["kernelkit"]["python"] == sys.executable
+    assert (spec["display_name"], spec["language"]) == ("Echo Two", "txt")
+
+
+def test_prefix_and_replace(jupyter: Jupyter) -> None:
+    prefix = jupyter.work / "env"
+    assert kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix)).returncode == 0
+    assert (prefix / "share/jupyter/kernels/echo/kernel.json").exists()
+    again = kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix))
+    assert_clean_error(again, 1, "already exists", "--replace")
+    assert kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix), "--replace").returncode == 0
+    assert kk("install", "x", "--user", "--prefix", str(prefix)).returncode == 2
+
+
+def test_jupyter_installed_spec_is_listed_diagnosed_and_removed(jupyter: Jupyter) -> None:
+    source = jupyter.work / "bash-like"
+    jupyter.write_spec(jupyter.work, "bash-like", {
+        "argv": [sys.executable, "-m", "kernelkit.kernels.echo", "-f", "{connection_file}"],
+        "display_name": "Made by jupyter", "language": "text"})
+    assert jupyter_kernelspec("install", "--user", str(source)).returncode == 0
+    listed = json.loads(kk("list", "--json").stdout)["kernelspecs"]
+    assert listed["bash-like"]["spec"]["display_name"] == "Made by jupyter"
+    doctor = kk("doctor", "BASH-LIKE")
+    assert doctor.returncode == 0, doctor.stdout
+    assert "answered kernel_info" in doctor.stdout
+    removed = kk("remove", "Bash-Like", "-y")
+    assert removed.returncode == 0 and not (jupyter.user_kernels / "bash-like").exists()
+    assert "bash-like" not in json.loads(jupyter_kernelspec("list", "--json").stdout)["kernelspecs"]
+
+
+def test_list_json_matches_jupyter_and_flags_problems(jupyter: Jupyter) -> None:
+    good = {"argv": [sys.executable, "-m", "kernelkit.kernels.echo", "-f", "{connection_file}"], "display_name": "G"}
+    jupyter.write_spec(jupyter.path_kernels, "good", good)
+    jupyter.write_spec(jupyter.user_kernels, "GOOD", good)
+    jupyter.write_spec(jupyter.path_kernels, "corrupt", None, raw="{")
+    jupyter.write_spec(jupyter.path_kernels, "gone", {**good, "argv": ["/nonexistent/python", "-f", "{connection_file}"]})
+    ours = json.loads(kk("list", "--json").stdout)
+    theirs = json.loads(jupyter_kernelspec("list", "--json").stdout)["kernelspecs"]
+    theirs.pop("python3", None)  # jupyter_client adds ipykernel's native spec even when not installed
+    ours["kernelspecs"].pop("python3", None)
+    assert ours["kernelspecs"] == theirs
+    assert [s["name"] for s in ours["shadowed"]] == ["good"]
+    assert {b["name"]: b["problem"] for b in ours["broken"]}.keys() == {"corrupt", "gone"}
+    table = kk("list")
+    assert table.returncode == 0 and "Traceback" not in table.stderr
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+    assert "broken: kernel.json is not valid JSON" in rows["corrupt"]
+    assert "interpreter /nonexistent/python not found" in rows["gone"]
+    lines = [line for line in table.stdout.splitlines() if line.startswith("good ")]
+    assert "ok" in lines[0] and "shadowed by" in lines[1] and "JUPYTER_PATH" in lines[0] and "user" in lines[1]
+
+
+@pytest.mark.parametrize("name", ["bad name", "ünï", "a/b"])
+def test_invalid_name_is_rejected_with_the_rule(jupyter: Jupyter, name: str) -> None:
+    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--name", name), 1, "ASCII letters, digits")
+    assert not jupyter.user_kernels.exists() or not list(jupyter.user_kernels.iterdir())
+
+
+def test_missing_module_is_refused_with_the_fix(jupyter: Jupyter) -> None:
+    assert_clean_error(kk("install", "no_such_module_xyz"), 1, "no_such_module_xyz", "pip install")
+
+
+def test_module_importable_only_from_here_is_refused(jupyter: Jupyter) -> None:
+    """The seed pitfall at install time: the module imports from its own folder, not from the kernel's."""
+    jupyter.echo_file(folder=".")
+    done = kk("install", "echokernel", cwd=jupyter.work)
+    assert_clean_error(done, 1, "cannot load echokernel from another folder", "give the path to its .py file")
+
+
+def test_nonexistent_interpreter(jupyter: Jupyter) -> None:
+    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--python", "/nonexistent/python3"), 1,
+                       "/nonexistent/python3 not found")
+
+
+def test_interpreter_without_kernelkit(jupyter: Jupyter, tmp_path: Path) -> None:
+    fake = tmp_path / "python3"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")  # -S: no site-packages, so no kernelkit
+    fake.chmod(0o755)
+    done = kk("install", "kernelkit.kernels.echo", "--python", str(fake))
+    assert_clean_error(done, 1, "cannot import kernelkit", "pip install kernelkit")
+
+
+def test_unwritable_prefix_suggests_user(jupyter: Jupyter) -> None:
+    blocker = jupyter.work / "file"
+    blocker.write_text("not a folder")
+    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--prefix", str(blocker)), 1, "cannot write", "--user")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_read_only_prefix_suggests_user(jupyter: Jupyter) -> None:
+    prefix = jupyter.work / "ro"
+    prefix.mkdir(mode=0o555)
+    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix)), 1, "Permission denied", "--user")
+
+
+def test_bad_options(jupyter: Jupyter) -> None:
+    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--env", "NOEQUALS"), 1, "KEY=VALUE")
+    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--metadata", "[1]"), 1, "JSON object")
+    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--logo", "/nonexistent.png"), 1, "does not exist")
+    small = png(jupyter.work / "l.png", 10, 10)
+    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--logo", str(small)), 1, "10x10")
+    assert kk("install", "kernelkit.kernels.echo", "--interrupt-mode", "never").returncode == 2
+
+
+def test_folder_with_bare_python_is_pinned_and_runs_from_its_folder(jupyter: Jupyter) -> None:
+    """`kernelkit install DIR` on the seed article's folder fixes its argv instead of copying the pitfall."""
+    folder = jupyter.echo_file(folder="echo").parent
+    (folder / "kernel.json").write_text(json.dumps(
+        {"argv": ["python", "-m", "echokernel", "-f", "{connection_file}"], "display_name": "Echo"}))
+    done = kk("install", str(folder))
+    assert done.returncode == 0, done.stderr
+    spec = json.loads((jupyter.user_kernels / "echo" / "kernel.json").read_text())
+    assert spec["argv"] == [sys.executable, "{resource_dir}/echokernel.py", "-f", "{connection_file}"]
+    assert (jupyter.user_kernels / "echo" / "echokernel.py").exists()
+    assert_echoes("echo", jupyter.work)
+
+
+def test_folder_with_unimportable_module_is_refused(jupyter: Jupyter) -> None:
+    folder = jupyter.work / "broken"
+    jupyter.write_spec(jupyter.work, "broken", {"argv": ["python", "-m", "nowhere_mod", "-f", "{connection_file}"],
+                                                 "display_name": "x"})
+    assert_clean_error(kk("install", str(folder)), 1, "cannot import nowhere_mod", "pip install nowhere_mod")
+
+
+def test_remove_unknown_name_suggests_and_fails(jupyter: Jupyter) -> None:
+    jupyter.write_spec(jupyter.user_kernels, "echo", {"argv": ["x", "{connection_file}"], "display_name": "x"})
+    assert_clean_error(kk("remove", "ecko", "-y"), 1, "did you mean 'echo'")
+    assert (jupyter.user_kernels / "echo").exists()
+    assert kk("uninstall", "echo", "-y").returncode == 0
+    assert not (jupyter.user_kernels / "echo").exists()
+
+
+@pytest.mark.parametrize("command", ["install", "list", "remove", "uninstall", "doctor"])
+def test_help(command: str) -> None:
+    done = kk(command, "--help")
+    assert done.returncode == 0 and "usage: kernelkit" in done.stdout and "exit codes" in done.stdout

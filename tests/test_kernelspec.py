@@ -1,0 +1,146 @@
+"""The kernelspec library layer and the kernelkit.install() API: names, precedence, shadowing, broken specs, writes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import kernelkit
+from kernelkit import kernelspec
+from kernelkit.kernels.echo import EchoKernel
+from kernelkit.kernelspec import InvalidName, KernelSpecError, KernelSpecExists, NoSuchKernel, NotWritable
+from kernelspec_fixtures import Jupyter, jupyter  # noqa: F401  (fixture)
+
+GOOD = {"argv": [sys.executable, "-m", "kernelkit.kernels.echo", "-f", "{connection_file}"],
+        "display_name": "Good", "language": "text"}
+
+
+@pytest.mark.parametrize("name", ["echo", "Echo-2", "my.kernel_3", "A"])
+def test_valid_names_are_lowercased(name: str) -> None:
+    assert kernelspec.check_name(name) == name.lower()
+
+
+@pytest.mark.parametrize("name", ["", "has space", "ünïcode", "a/b", "semi;colon", "tab\t"])
+def test_invalid_names_state_the_rule(name: str) -> None:
+    with pytest.raises(InvalidName, match="ASCII letters, digits"):
+        kernelspec.check_name(name)
+
+
+@pytest.mark.parametrize(("text", "name"), [("my_kernel", "my_kernel"), ("pkg.sub", "pkg.sub"),
+                                            ("/x/My Kernel.py", "my-kernel"), ("mod:Class", "mod")])
+def test_names_derived_from_targets_follow_the_rules(text: str, name: str) -> None:
+    assert kernelspec.name_from(text) == name
+
+
+def test_precedence_shadowing_and_case_insensitive_get(jupyter: Jupyter) -> None:
+    first = jupyter.write_spec(jupyter.path_kernels, "Echo", {**GOOD, "display_name": "from JUPYTER_PATH"})
+    second = jupyter.write_spec(jupyter.user_kernels, "echo", {**GOOD, "display_name": "from user"})
+    specs = [s for s in kernelspec.find_all() if s.name == "echo"]
+    assert [s.resource_dir for s in specs] == [first, second]
+    assert specs[0].shadowed_by is None and specs[1].shadowed_by == first
+    for typed in ("echo", "ECHO", "Echo"):
+        got = kernelspec.get(typed)
+        assert got.display_name == "from JUPYTER_PATH" and got.resource_dir == first
+    dirs = kernelspec.kernel_dirs()
+    assert dirs[0] == jupyter.path_kernels and dirs[1] == jupyter.user_kernels
+
+
+def test_spec_attributes_for_exec(jupyter: Jupyter) -> None:
+    jupyter.write_spec(jupyter.path_kernels, "full", {**GOOD, "env": {"A": "1"}, "interrupt_mode": "message",
+                                                       "metadata": {"x": 1}, "kernel_protocol_version": "5.5"})
+    spec = kernelspec.get("full")
+    assert (spec.name, spec.argv, spec.env, spec.interrupt_mode, spec.metadata, spec.language) == (
+        "full", GOOD["argv"], {"A": "1"}, "message", {"x": 1}, "text")
+    assert isinstance(spec.resource_dir, Path) and spec.display_name == "Good"
+
+
+def test_corrupt_kernel_json_is_flagged_not_fatal(jupyter: Jupyter) -> None:
+    jupyter.write_spec(jupyter.path_kernels, "corrupt", None, raw="{not json")
+    jupyter.write_spec(jupyter.path_kernels, "nolist", {"argv": "python", "display_name": "x"})
+    jupyter.write_spec(jupyter.path_kernels, "noconn", {"argv": ["python"], "display_name": "x"})
+    jupyter.write_spec(jupyter.path_kernels, "good", GOOD)
+    by_name = {s.name: s for s in kernelspec.find_all()}
+    assert "not valid JSON" in by_name["corrupt"].error
+    assert "non-empty list" in by_name["nolist"].error
+    assert "{connection_file}" in by_name["noconn"].error
+    assert by_name["good"].error is None
+    with pytest.raises(NoSuchKernel, match="broken") as info:
+        kernelspec.get("corrupt")
+    assert info.value.broken is not None
+
+
+def test_no_such_kernel_suggests(jupyter: Jupyter) -> None:
+    jupyter.write_spec(jupyter.path_kernels, "echo", GOOD)
+    with pytest.raises(NoSuchKernel, match="did you mean 'echo'") as info:
+        kernelspec.get("ecko")
+    assert isinstance(info.value, LookupError) and info.value.suggestion == "echo"
+
+
+def test_api_install_a_class_and_remove(jupyter: Jupyter) -> None:
+    result = kernelkit.install(EchoKernel, user=True)
+    assert result.name == "echo" and result.resource_dir == jupyter.user_kernels / "echo"
+    spec = kernelspec.get("echo")
+    assert spec.argv == [sys.executable, "-m", "kernelkit", "run", "kernelkit.kernels.echo:EchoKernel",
+                         "-f", "{connection_file}"]
+    assert Path(spec.argv[0]).is_absolute()
+    assert (spec.display_name, spec.language, spec.interrupt_mode, spec.kernel_protocol_version) == (
+        "Echo", "Any text", "signal", "5.5")
+    with pytest.raises(KernelSpecExists, match="--replace"):
+        kernelkit.install(EchoKernel, user=True)
+    kernelkit.install(EchoKernel, display_name="Echo 2", user=True, replace=True)
+    assert kernelspec.get("ECHO").display_name == "Echo 2"
+    assert kernelspec.remove("Echo") == jupyter.user_kernels / "echo"
+    with pytest.raises(NoSuchKernel):
+        kernelspec.get("echo")
+
+
+def test_default_location_is_user_and_prefix_layout(jupyter: Jupyter) -> None:
+    assert kernelspec.destination_dir() == jupyter.user_kernels
+    assert kernelspec.destination_dir(prefix=jupyter.work) == jupyter.work / "share" / "jupyter" / "kernels"
+    assert kernelspec.destination_dir(sys_prefix=True) == Path(sys.prefix) / "share" / "jupyter" / "kernels"
+    with pytest.raises(KernelSpecError, match="only one"):
+        kernelspec.destination_dir(user=True, prefix=jupyter.work)
+
+
+def test_unwritable_location_suggests_user(jupyter: Jupyter, monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(*args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(kernelspec.tempfile, "mkdtemp", denied)
+    with pytest.raises(NotWritable, match="Permission denied.*--user"):
+        kernelspec.install(GOOD, "x", prefix=jupyter.work)
+
+
+def test_failed_install_leaves_nothing(jupyter: Jupyter, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(KernelSpecError):
+        kernelspec.install(GOOD, "x", user=True, files={"logo-32x32.png": jupyter.work / "missing.png"})
+    assert list(jupyter.user_kernels.iterdir()) == []
+
+
+def test_remove_refuses_non_kernel_folders(jupyter: Jupyter, tmp_path: Path) -> None:
+    odd = tmp_path / "elsewhere"
+    jupyter.write_spec(odd, "x", GOOD)
+    with pytest.raises(KernelSpecError, match="refusing"):
+        kernelspec.remove("x", dirs=[odd])
+    assert (odd / "x" / "kernel.json").exists()
+
+
+def test_symlinked_spec_loses_only_its_link(jupyter: Jupyter) -> None:
+    real = jupyter.write_spec(jupyter.work, "real", GOOD)
+    jupyter.path_kernels.mkdir()
+    (jupyter.path_kernels / "linked").symlink_to(real)
+    kernelspec.remove("linked")
+    assert (real / "kernel.json").exists() and not (jupyter.path_kernels / "linked").exists()
+
+
+def test_install_validates_what_it_writes(jupyter: Jupyter) -> None:
+    with pytest.raises(KernelSpecError, match="connection_file"):
+        kernelspec.install({"argv": ["x"], "display_name": "x"}, "x", user=True)
+    assert json.loads((kernelspec.install(GOOD, "ok", user=True) / "kernel.json").read_text()) == GOOD
+
+
+def test_env_expansion_matches_jupyter_client() -> None:
+    assert kernelspec.expand_env({"P": "${HOME}/x:${UNSET_VAR_X}"}, {"HOME": "/h"}) == {"P": "/h/x:${UNSET_VAR_X}"}
