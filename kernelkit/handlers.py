@@ -184,8 +184,11 @@ def execute_request(kernel: Kernel, request: Request) -> bool:
     if result["status"] == "ok":
         result.setdefault("user_expressions", {})
         result.setdefault("payload", [])
+    abort = result["status"] == "error" and stop_on_error and not silent
+    if abort and kernel._server is not None:
+        kernel._server.hold_queued()  # before the reply, so only requests sent before it are aborted
     reply(kernel, request, result, {"started": started, "status": result["status"]})
-    return result["status"] == "error" and stop_on_error and not silent
+    return abort
 
 
 def complete_request(kernel: Kernel, request: Request) -> None:

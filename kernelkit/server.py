@@ -65,6 +65,7 @@ class KernelServer:
         self._wake_r, self._wake_w = os.pipe()
         self._control_stop_r, self._control_stop_w = os.pipe()
         self._saved_stdio: tuple[Any, Any] | None = None
+        self._held: list[list[memoryview]] = []  # shell requests to abort, see hold_queued
         critical = self.interrupts.critical
         try:
             self.shell = Channel(self._bind(zmq.ROUTER, "shell"), "shell", critical)
@@ -173,15 +174,29 @@ class KernelServer:
         finally:
             self.flush_stdio()
             self.publish_status("idle", request.msg)
-        if abort:
+        if abort or self._held:  # held requests must be answered even if the handler failed after holding them
             self._abort_queued()
 
-    def _abort_queued(self) -> None:
-        """After an error, answer the execute requests already queued with ``aborted`` (as ipykernel)."""
+    def hold_queued(self) -> None:
+        """Take the shell requests waiting right now, to be aborted once the failing request is answered.
+
+        Called before the error reply goes out: a request the client sends after it has seen
+        that error must run, not be aborted. Polling for queued requests only after the reply
+        aborted those too whenever the client was quick.
+        """
         while self.shell.socket.poll(0):
             try:
-                idents, msg = self.session.deserialize(self.shell.recv_frames(zmq.NOBLOCK))
-            except (WireError, zmq.Again) as exc:
+                self._held.append(self.shell.recv_frames(zmq.NOBLOCK))
+            except zmq.Again:
+                break
+
+    def _abort_queued(self) -> None:
+        """After an error, answer the execute requests held by :meth:`hold_queued` with ``aborted`` (as ipykernel)."""
+        held, self._held = self._held, []
+        for frames in held:
+            try:
+                idents, msg = self.session.deserialize(frames)
+            except WireError as exc:
                 log.warning("dropped a message on shell: %s", exc)
                 continue
             request = Request(self.shell, idents, msg)
@@ -247,6 +262,11 @@ class KernelServer:
         """Interrupt the running request on the main thread, if any (message-mode interrupts)."""
         if self.interrupts.armed:
             self.interrupts.interrupt_main()
+
+    @property
+    def stopping(self) -> bool:
+        """True once shutdown, SIGTERM or the parent's death has asked the kernel to stop."""
+        return self._stopping.is_set()
 
     def stop(self, reason: str) -> None:
         """Ask the main loop to end; a cell still running is interrupted after a grace period."""

@@ -11,6 +11,8 @@ import textwrap
 import time
 from queue import Empty
 
+from jupyter_client import BlockingKernelClient
+
 import psutil
 import pytest
 import zmq
@@ -197,6 +199,16 @@ def test_stop_on_error_aborts_queued_executes(calc) -> None:
     assert result[0]["content"]["data"]["text/plain"] == "False", "an aborted cell ran"
 
 
+def test_execute_sent_after_the_error_reply_is_never_aborted(calc) -> None:
+    """Only requests queued before the error are aborted, however fast the client sends the next one."""
+    for i in range(30):
+        failing = calc.execute("1/0")
+        assert shell_reply(calc, failing)["content"]["status"] == "error"
+        after = calc.execute(f"{i}")
+        assert shell_reply(calc, after)["content"]["status"] == "ok", f"round {i}: a later request was aborted"
+    drain(calc)
+
+
 def test_stop_on_error_false_runs_queued_executes(calc) -> None:
     failing = calc.execute("import time; time.sleep(0.3); raise RuntimeError('first')", stop_on_error=False)
     after = calc.execute("after_error = 1")
@@ -273,6 +285,55 @@ def test_async_do_execute(tmp_path) -> None:
         assert stdout_text(msgs) == "AGAIN\n"
 
 
+def test_sys_exit_in_user_code_is_an_error_not_a_silent_death(calc) -> None:
+    reply, msgs = execute(calc, "import sys; sys.exit(3)", timeout=10)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "SystemExit"
+    assert reply["content"]["evalue"] == "3"
+    assert [m["content"]["ename"] for m in msgs if m["msg_type"] == "error"] == ["SystemExit"]
+    ok, _ = execute(calc, "1")
+    assert ok["content"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("text", ["lone \ud800 surrogate", "escaped \udcff byte", "ünïcode ✓ 😀"])
+def test_any_python_text_can_be_printed(calc, text: str) -> None:
+    reply, msgs = execute(calc, f"print({text!r}, end='')\n{text!r}")
+    assert reply["content"]["status"] == "ok"
+    assert stdout_text(msgs) == text
+    assert [m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"] == [repr(text)]
+
+
+def test_comms_opened_by_the_frontend(calc) -> None:
+    execute(
+        calc,
+        textwrap.dedent(
+            """
+            def target(comm, msg):
+                comm.send({'opened with': msg['content']['data']})
+                comm.on_msg(lambda m: comm.send({'echo': m['content']['data']}))
+                comm.on_close(lambda m: print('closed', m['content']['comm_id']))
+            kernel.comm_manager.register_target('front.target', target)
+            """
+        ),
+    )
+
+    def send(msg_type: str, content: dict) -> list:
+        msg = calc.session.msg(msg_type, content)
+        calc.shell_channel.send(msg)
+        return outputs(iopub_for(calc, msg["header"]["msg_id"]))
+
+    got = send("comm_open", {"comm_id": "c1", "target_name": "front.target", "data": {"a": 1}})
+    assert [(m["msg_type"], m["content"]) for m in got] == [("comm_msg", {"comm_id": "c1", "data": {"opened with": {"a": 1}}})]
+    assert shell_reply(calc, calc.comm_info())["content"]["comms"] == {"c1": {"target_name": "front.target"}}
+    got = send("comm_msg", {"comm_id": "c1", "data": {"b": 2}})
+    assert [m["content"]["data"] for m in got] == [{"echo": {"b": 2}}]
+    got = send("comm_close", {"comm_id": "c1", "data": {}})
+    assert stdout_text(got) == "closed c1\n"
+    assert shell_reply(calc, calc.comm_info())["content"]["comms"] == {}
+    got = send("comm_open", {"comm_id": "c2", "target_name": "no.such.target", "data": {}})
+    assert [(m["msg_type"], m["content"]["comm_id"]) for m in got] == [("comm_close", "c2")]
+
+
 def test_comm_info_request(calc) -> None:
     msg_id = calc.comm_info()
     reply = shell_reply(calc, msg_id)
@@ -329,6 +390,37 @@ def test_getpass_sends_password_true(calc) -> None:
     assert stdout_text(out) == "6\n"
 
 
+def test_input_request_goes_to_the_client_that_executed(calc) -> None:
+    other = BlockingKernelClient(connection_file=calc.connection_file)
+    other.load_connection_file()
+    other.start_channels()
+    try:
+        other.wait_for_ready(timeout=TIMEOUT)
+        msg_id = other.execute("print(input('who? '))", allow_stdin=True)
+        request = other.get_stdin_msg(timeout=TIMEOUT)
+        assert request["content"]["prompt"] == "who? "
+        with pytest.raises(Empty):
+            calc.get_stdin_msg(timeout=0.5)
+        other.input("the other one")
+        assert shell_reply(other, msg_id)["content"]["status"] == "ok"
+        assert stdout_text(iopub_for(other, msg_id)) == "the other one\n"
+    finally:
+        other.stop_channels()
+    reply, _ = execute(calc, "1")
+    assert reply["content"]["status"] == "ok"
+
+
+def test_interrupt_while_waiting_for_input() -> None:
+    with running_kernel(CALC) as (km, kc):
+        msg_id = kc.execute("input('never answered')", allow_stdin=True)
+        assert kc.get_stdin_msg(timeout=TIMEOUT)["content"]["prompt"] == "never answered"
+        km.interrupt_kernel()
+        reply = shell_reply(kc, msg_id, timeout=10)
+        assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+        reply, _ = execute(kc, "'still here'", timeout=5)
+        assert reply["content"]["status"] == "ok"
+
+
 def test_input_without_allow_stdin_is_an_error(calc) -> None:
     reply, msgs = execute(calc, "input('never')", allow_stdin=False)
     assert reply["content"]["status"] == "error"
@@ -366,8 +458,6 @@ def test_interrupt_while_idle_is_harmless(sleepy) -> None:
     km, kc = sleepy
     km.interrupt_kernel()
     time.sleep(0.3)
-    if km.kernel_spec.interrupt_mode == "message":
-        drain(kc)  # the interrupt_reply went to the manager's own control socket
     reply, _ = execute(kc, "0", timeout=5)
     assert reply["content"]["status"] == "ok"
     assert km.is_alive()
@@ -441,6 +531,25 @@ def test_manager_shutdown_leaves_no_process() -> None:
     km.shutdown_kernel(now=False)
     assert wait_pid_gone(pid, 5)
     assert not km.is_alive()
+
+
+def test_shutdown_while_a_cell_runs() -> None:
+    km, kc = start_kernel(SLEEPY_SIGNAL)
+    try:
+        cell = kc.execute("60")
+        time.sleep(0.5)
+        started = time.monotonic()
+        msg_id = kc.shutdown(restart=True)
+        reply = kc.get_control_msg(timeout=TIMEOUT)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"] == {"status": "ok", "restart": True}
+        assert km.provisioner.process.wait(timeout=10) == 0
+        assert time.monotonic() - started < 6
+        interrupted = shell_reply(kc, cell, timeout=5)
+        assert interrupted["content"]["status"] == "error"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 @pytest.mark.parametrize("busy", [False, True], ids=["idle", "busy"])
