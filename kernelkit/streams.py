@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 FLUSH_DELAY = 0.05  # seconds a write may wait to be batched with the next ones
-FLUSH_SIZE = 1 << 16  # characters after which a write is sent at once
+FLUSH_SIZE = 1 << 16  # characters after which a write is sent at once; also the largest stream message
 
 
 class OutStream(io.TextIOBase):
@@ -59,5 +59,8 @@ class OutStream(io.TextIOBase):
             text = "".join(self._buffer)
             self._buffer.clear()
             self._size = 0
-        if text:
-            self._send(self.name, text)
+        # One message per FLUSH_SIZE characters at most: iopub's high-water mark counts
+        # messages, not bytes, so bounded messages keep a stalled subscriber's queue (and the
+        # kernel's memory) bounded too; one 1 GB print would otherwise be one 1 GB message.
+        for start in range(0, len(text), FLUSH_SIZE):
+            self._send(self.name, text[start : start + FLUSH_SIZE])
