@@ -20,6 +20,11 @@ class Sendable(Protocol):
     def send_multipart(self, frames: Sequence[Frame], copy: bool = ..., track: bool = ...) -> Any: ...
 
 
+#: Messages smaller than this (bytes, all frames) are copied into ZeroMQ, which is cheaper
+#: for small messages than handing the buffers over (pyzmq's own copy_threshold is 64 KiB).
+COPY_THRESHOLD = 1 << 16
+
+
 def _default_username() -> str:
     try:
         return getpass.getuser()
@@ -100,5 +105,8 @@ class Session:
             msg["buffers"] = list(buffers)
         idents = [ident] if isinstance(ident, bytes) else list(ident or ())
         if stream is not None:
-            stream.send_multipart(self.serialize(msg, idents), copy=False, track=track)
+            frames = self.serialize(msg, idents)
+            # pyzmq sends small frames fastest by copying; large ones and buffers without a copy.
+            copy = not track and not msg.get("buffers") and sum(map(len, frames)) < COPY_THRESHOLD
+            stream.send_multipart(frames, copy=copy, track=track)
         return msg

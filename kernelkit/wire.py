@@ -198,6 +198,15 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
+# Built once: json.dumps with options would build an identical encoder for every part.
+_encode_utf8 = json.JSONEncoder(
+    default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+_encode_ascii = json.JSONEncoder(
+    default=_json_default, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+).encode
+
+
 def pack(obj: Any) -> bytes:
     """Encode one message part as UTF-8 JSON (NaN and infinities are not valid JSON).
 
@@ -206,13 +215,13 @@ def pack(obj: Any) -> bytes:
     decodes back to the same string, rather than failing the send or emitting invalid UTF-8.
     """
     try:
-        text = json.dumps(obj, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _encode_utf8(obj)
     except (TypeError, ValueError) as exc:
         raise WireError(f"message part is not JSON serializable: {exc}") from exc
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(obj, default=_json_default, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+        return _encode_ascii(obj).encode("ascii")
 
 
 def unpack(data: Frame) -> dict[str, Any]:
