@@ -14,6 +14,7 @@ in a cell                  what the kernel sends
 ``1 / 0``                  an ``error`` message and an error reply, with a traceback
 ``input("name? ")``        ``input_request`` on stdin (kernelkit routes ``input()``)
 ``time.sleep(60)``         stops with ``KeyboardInterrupt`` when the frontend interrupts
+``exit``                   an ``ask_exit`` payload: ``jupyter console`` closes
 =========================  ==========================================================
 
 It also answers ``is_complete_request`` with :mod:`codeop` (so ``jupyter console`` continues
@@ -72,6 +73,19 @@ def html_table(rows: list[list[Any]], header: list[Any] | None = None) -> str:
     return f'<table class="kernelkit-table">{head}<tbody>{body}</tbody></table>'
 
 
+class ExitRequest:
+    """``exit`` / ``quit`` in a cell: asks the frontend to close (the ``ask_exit`` payload, as IPython)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, *args: Any) -> None:
+        self.requested = True
+
+    def __repr__(self) -> str:
+        return "Use exit() or quit() to close this frontend"
+
+
 class ShowcaseKernel(Kernel):
     implementation = "kernelkit-showcase"
     implementation_version = __version__
@@ -89,12 +103,15 @@ class ShowcaseKernel(Kernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.exit_request = ExitRequest()
         self.namespace: dict[str, Any] = {
             "__name__": "__main__",
             "__builtins__": builtins,
             "table": self.table,
             "png": self.png,
             "display": self.display,
+            "exit": self.exit_request,
+            "quit": self.exit_request,
         }
 
     # ---- helpers in the user namespace -------------------------------------------------------
@@ -127,6 +144,10 @@ class ShowcaseKernel(Kernel):
             content = {"ename": type(exc).__name__, "evalue": str(exc), "traceback": self._traceback(exc)}
             self.send_response(self.iopub_socket, "error", content)
             return {"status": "error", "execution_count": self.execution_count, **content}
+        payload = []
+        if value is self.exit_request or self.exit_request.requested:
+            self.exit_request.requested, value = False, None
+            payload.append({"source": "ask_exit", "keepkernel": False})
         if value is not None:
             self.namespace["_"] = value
             if not silent:
@@ -143,7 +164,7 @@ class ShowcaseKernel(Kernel):
             except Exception as exc:
                 expressions[name] = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc),
                                      "traceback": []}
-        return {"status": "ok", "execution_count": self.execution_count, "payload": [],
+        return {"status": "ok", "execution_count": self.execution_count, "payload": payload,
                 "user_expressions": expressions}
 
     @staticmethod
