@@ -83,7 +83,11 @@ install_kernelspec(ASYNC, "async_kernel", env=TEST_KERNEL_ENV)
 
 
 def _our_kernel_processes() -> list[psutil.Process]:
-    """Children of this test process, and any process whose command line names our runtime dir."""
+    """Children of this test process, and any process whose command line names our runtime dir.
+
+    Kernels started through tests/helpers.py (and the conformance classes) keep their connection
+    files in JUPYTER_RUNTIME_DIR, so even one re-parented away from us is found.
+    """
     me = os.getpid()
     found: dict[int, psutil.Process] = {}
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from contextlib import contextmanager
 from queue import Empty
 from typing import Any, Iterator
@@ -13,8 +14,15 @@ from jupyter_client import BlockingKernelClient, KernelManager
 TIMEOUT = 20  # seconds any single message may take to arrive
 
 
+def new_manager(kernel_name: str) -> KernelManager:
+    """A manager whose connection file lies in the temporary runtime dir, where conftest looks for leftovers."""
+    from conftest import JUPYTER_RUNTIME_DIR
+
+    return KernelManager(kernel_name=kernel_name, connection_file=str(JUPYTER_RUNTIME_DIR / f"kernel-{uuid.uuid4()}.json"))
+
+
 def start_kernel(kernel_name: str, **start_kw: Any) -> tuple[KernelManager, BlockingKernelClient]:
-    km = KernelManager(kernel_name=kernel_name)
+    km = new_manager(kernel_name)
     km.start_kernel(**start_kw)
     kc = km.client()
     kc.start_channels()

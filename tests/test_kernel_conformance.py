@@ -10,9 +10,28 @@ from __future__ import annotations
 import jupyter_kernel_test as jkt
 
 from conftest import CALC, ECHO
+from helpers import new_manager, start_kernel
 
 
-class TestEchoKernel(jkt.KernelTests):
+class KernelTests:
+    """Mixin: start the kernel with its connection file in the test runtime dir (see conftest)."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.km, cls.kc = start_kernel(cls.kernel_name)
+
+
+class IopubWelcomeTests:
+    """Mixin: as above, without starting the client's channels (the test starts them)."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.km = new_manager(cls.kernel_name)
+        cls.km.start_kernel()
+        cls.kc = cls.km.client()
+
+
+class TestEchoKernel(KernelTests, jkt.KernelTests):
     kernel_name = ECHO
     language_name = "Any text"
     file_extension = ".txt"
@@ -50,12 +69,12 @@ class TestEchoKernel(jkt.KernelTests):
         self.assertIsInstance(content["supported_features"], list)
 
 
-class TestEchoIopubWelcome(jkt.IopubWelcomeTests):
+class TestEchoIopubWelcome(IopubWelcomeTests, jkt.IopubWelcomeTests):
     kernel_name = ECHO
     support_iopub_welcome = True
 
 
-class TestCalcKernel(jkt.KernelTests):
+class TestCalcKernel(KernelTests, jkt.KernelTests):
     kernel_name = CALC
     language_name = "python"
     file_extension = ".py"
@@ -85,6 +104,6 @@ class TestCalcKernel(jkt.KernelTests):
     code_clear_output = "clear_output()"
 
 
-class TestCalcIopubWelcome(jkt.IopubWelcomeTests):
+class TestCalcIopubWelcome(IopubWelcomeTests, jkt.IopubWelcomeTests):
     kernel_name = CALC
     support_iopub_welcome = True
