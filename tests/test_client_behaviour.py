@@ -625,3 +625,55 @@ def _wait_kernel_ready(connection_file: str) -> None:
         kc.wait_for_ready(timeout=30)
     finally:
         kc.stop_channels()
+
+
+def test_iopub_welcome_reaches_a_subscriber_joining_while_a_cell_runs(sleepy) -> None:
+    from kernelkit.session import Session
+
+    km, kc = sleepy
+    msg_id = kc.execute("2")
+    time.sleep(0.3)
+    ctx = zmq.Context()
+    try:
+        sub = ctx.socket(zmq.SUB)
+        sub.linger = 0
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(f"tcp://{km.ip}:{km.iopub_port}")
+        assert sub.poll(1000), "no iopub_welcome within 1 s while the shell was busy"
+        _, welcome = Session(km.session.key).deserialize(sub.recv_multipart())
+        assert welcome["msg_type"] == "iopub_welcome"
+        assert welcome["content"] == {"subscription": ""}
+    finally:
+        ctx.destroy(linger=0)
+    assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
+    drain(kc)
+
+
+def test_parent_death_while_a_cell_runs(tmp_path) -> None:
+    cf, _ = write_connection_file(str(JUPYTER_RUNTIME_DIR / "kernel-parent-death-3.json"))
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    env = {**os.environ, "JPY_PARENT_PID": str(parent.pid), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    argv = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import sleepy_kernel as k; k.SleepyKernel.launch(sys.argv[2:])"]
+    from conftest import TEST_KERNELS_DIR
+
+    kernel = subprocess.Popen([*argv, str(TEST_KERNELS_DIR), "-f", cf], env=env, stderr=subprocess.DEVNULL)
+    try:
+        from jupyter_client import BlockingKernelClient as Client
+
+        kc = Client(connection_file=cf)
+        kc.load_connection_file()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=30)
+            kc.execute("600")
+            time.sleep(0.5)
+            parent.kill()
+            parent.wait(timeout=5)
+            assert kernel.wait(timeout=8) == 0
+        finally:
+            kc.stop_channels()
+    finally:
+        for proc in (parent, kernel):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
