@@ -19,6 +19,22 @@ from .wire import Frame
 
 log = logging.getLogger("kernelkit")
 
+# Plain ints: pyzmq's constants are enum members, and ``SNDMORE | flags`` or
+# ``EVENTS & POLLIN`` on them costs microseconds per frame in Python 3.11's enum module.
+_SNDMORE = int(zmq.SNDMORE)
+_POLLIN = int(zmq.POLLIN)
+_EVENTS = int(zmq.EVENTS)
+
+
+def send_frames(socket: zmq.Socket, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> Any:
+    """``socket.send_multipart(frames)``, minus pyzmq's per-frame enum arithmetic."""
+    if not all(type(frame) is bytes for frame in frames):  # buffers: pyzmq type-checks them all first
+        return socket.send_multipart(frames, copy=copy, track=track)
+    send = socket.send
+    for frame in frames[:-1]:
+        send(frame, _SNDMORE, copy=copy, track=track)
+    return send(frames[-1], 0, copy=copy, track=track)
+
 
 class Channel:
     """A socket that any thread may send on; receiving stays with the thread that owns it."""
@@ -37,7 +53,7 @@ class Channel:
 
     def send_multipart(self, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> Any:
         with self.critical(), self.lock:
-            return self.socket.send_multipart(frames, copy=copy, track=track)
+            return send_frames(self.socket, frames, copy, track)
 
     def recv_frames(self, flags: int = 0) -> list[memoryview]:
         """One multipart message as buffers, without copying large frames."""
@@ -72,12 +88,12 @@ class IOPubChannel(Channel):
 
     def send_multipart(self, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> Any:
         with self.critical(), self.lock:
-            result = self.socket.send_multipart(frames, copy=copy, track=track)
+            result = send_frames(self.socket, frames, copy, track)
             self._greet_subscribers()
             return result
 
     def _greet_subscribers(self) -> None:
-        while self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while self.socket.getsockopt(_EVENTS) & _POLLIN:
             event = self.socket.recv(zmq.NOBLOCK)
             if event[:1] == b"\x01":
                 topic = event[1:]

@@ -24,6 +24,7 @@ class InterruptGate:
         self._depth = 0
         self._pending = False
         self._main = threading.main_thread().ident
+        self._critical = _Critical(self)
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._on_sigint)
@@ -37,21 +38,9 @@ class InterruptGate:
             return
         raise KeyboardInterrupt
 
-    @contextmanager
-    def critical(self) -> Iterator[None]:
+    def critical(self) -> _Critical:
         """Defer SIGINT (on the main thread, where Python runs signal handlers) until the block ends."""
-        if threading.get_ident() != self._main:
-            yield
-            return
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if not self._depth and self._pending:
-                self._pending = False
-                if self.armed:
-                    raise KeyboardInterrupt
+        return self._critical
 
     @contextmanager
     def arm(self) -> Iterator[None]:
@@ -69,3 +58,27 @@ class InterruptGate:
     def interrupt_main(self) -> None:
         """Deliver SIGINT to the main thread, so a blocking sleep or poll there wakes too."""
         signal.pthread_kill(self._main, signal.SIGINT)
+
+
+class _Critical:
+    """The context manager :meth:`InterruptGate.critical` returns: a class, not a generator,
+    because it wraps every message sent (it keeps no state of its own, so one serves all)."""
+
+    __slots__ = ("_gate",)
+
+    def __init__(self, gate: InterruptGate) -> None:
+        self._gate = gate
+
+    def __enter__(self) -> None:
+        if threading.get_ident() == self._gate._main:
+            self._gate._depth += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        gate = self._gate
+        if threading.get_ident() != gate._main:
+            return
+        gate._depth -= 1
+        if not gate._depth and gate._pending:
+            gate._pending = False
+            if gate.armed:
+                raise KeyboardInterrupt
