@@ -78,7 +78,7 @@ def launch(kernel_class: type[Kernel], argv: Sequence[str] | None = None) -> Non
     configure_logging(args.log_level)
     try:
         serve(kernel_class, args)
-    except (ConnectionFileError, KernelStartError, ValueError) as exc:
+    except (ConnectionFileError, KernelStartError, ValueError, OSError) as exc:
         print(f"{kernel_class.__name__}: error: {exc}", file=sys.stderr)
         sys.exit(1)
 
@@ -102,6 +102,7 @@ def serve(kernel_class: type[Kernel], args: argparse.Namespace) -> None:
                     "reach its ports can run code in it")
     unbound = any(info.port(c) == 0 for c in connection.CHANNELS)
     server = KernelServer(kernel_class, info, parent_pid=_parent_pid(args))
+    server.start()
     if created or unbound:
         connection.write(info, path)
     if created and not args.connection_file:

@@ -129,8 +129,14 @@ class KernelServer:
 
     # ---- running ---------------------------------------------------------------------------
 
-    def serve_forever(self) -> None:
-        """Serve until shutdown, SIGTERM or the parent's death; must run on the main thread."""
+    def start(self) -> None:
+        """Install signal handlers and start the channel threads; main thread only.
+
+        Call it before anyone learns the ports (the connection file is written after), so a
+        SIGTERM or SIGINT from a frontend is never met by Python's default handlers.
+        """
+        if self._control_thread.is_alive():
+            return
         self.interrupts.install()
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.heartbeat.start()
@@ -139,6 +145,10 @@ class KernelServer:
         if self.parent_pid:
             threading.Thread(target=self._watch_parent, name="kernelkit-parent", daemon=True).start()
         self.publish_status("starting", {})
+
+    def serve_forever(self) -> None:
+        """Serve until shutdown, SIGTERM or the parent's death; must run on the main thread."""
+        self.start()
         if self.kernel.redirect_stdio:
             self._redirect_stdio()
         poller = zmq.Poller()
