@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,3 +53,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(args.run(args))
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # `kernelkit list --json | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_FAILURE)
