@@ -108,7 +108,7 @@ def test_exec_runs_code_through_an_installed_kernel() -> None:
 
     result = run_cli("exec", ECHO, "hello, kernel")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "hello, kernel"
+    assert result.stdout == "hello, kernel\n"
 
 
 def test_exec_json_and_unknown_kernel() -> None:

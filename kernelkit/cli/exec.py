@@ -72,11 +72,13 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"kernel {spec.name!r} did not start: {exc}; check it with `kernelkit doctor {spec.name}`")
         for code in cells:
             outputs: list[Message] = []
-            on_output = outputs.append if args.json else _print_output
+            printer = _Printer()
+            on_output = outputs.append if args.json else printer.show
             try:
                 reply = kernel.client.execute(code, args.timeout, on_output, None if args.json else _ask)
             except TimeoutError as exc:
                 return fail(f"{exc} (raise --timeout for long cells)")
+            printer.end_cell()
             failed |= reply.get("status") != "ok"
             if args.json:
                 record: dict[str, Any] = {
@@ -87,8 +89,21 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _print_output(msg: Message) -> None:
-    stream, text = _text(msg)
-    target = sys.stderr if stream == "stderr" else sys.stdout
-    target.write(text)
-    target.flush()
+class _Printer:
+    """Writes a cell's output to the terminal, ending it with a newline as a console would."""
+
+    def __init__(self) -> None:
+        self.last = {"stdout": "\n", "stderr": "\n"}
+
+    def show(self, msg: Message) -> None:
+        stream, text = _text(msg)
+        if text:
+            target = sys.stderr if stream == "stderr" else sys.stdout
+            target.write(text)
+            target.flush()
+            self.last[stream] = text[-1]
+
+    def end_cell(self) -> None:
+        for stream, last in self.last.items():
+            if last != "\n":
+                print(file=sys.stderr if stream == "stderr" else sys.stdout, flush=True)
