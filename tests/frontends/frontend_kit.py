@@ -102,13 +102,17 @@ def free_port() -> int:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout`` s.
+
+    An OSError (connection refused, a socket time-out) means "not ready yet"; other exceptions
+    propagate at once (a server that exited will never become ready).
+    """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while time.monotonic() < deadline:
         try:
             value = predicate()
-        except Exception as exc:  # not ready yet
+        except OSError as exc:  # not ready yet
             last_error = exc
         else:
             if value:
