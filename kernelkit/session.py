@@ -7,6 +7,7 @@ this class keeps that call working on top of the pure functions in :mod:`kernelk
 from __future__ import annotations
 
 import getpass
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -23,6 +24,18 @@ class Sendable(Protocol):
 #: Messages smaller than this (bytes, all frames) are copied into ZeroMQ, which is cheaper
 #: for small messages than handing the buffers over (pyzmq's own copy_threshold is 64 KiB).
 COPY_THRESHOLD = 1 << 16
+
+
+class _SharedReplayGuard(wire.ReplayGuard):
+    """The shell and control threads check signatures through one session: one at a time."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self._lock = threading.Lock()
+
+    def check(self, signature: bytes) -> None:
+        with self._lock:
+            super().check(signature)
 
 
 def _default_username() -> str:
@@ -42,7 +55,7 @@ class Session:
         replay_capacity: int = 1 << 16,
     ) -> None:
         self.signer = wire.Signer(key, signature_scheme)
-        self.replay = wire.ReplayGuard(replay_capacity)
+        self.replay = _SharedReplayGuard(replay_capacity)
         self.session = session_id or wire.new_msg_id()
         self.username = username or _default_username()
 
