@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,59 @@ from .wire import new_key
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 LOCALHOST = "127.0.0.1"
+_NEW = object()  # "not given": a fresh key / an empty dict (``None`` given stays ``None``)
 
 
 class ConnectionFileError(ValueError):
     """A connection file that is missing, unreadable or malformed."""
 
 
-@dataclass
 class ConnectionInfo:
-    transport: str = "tcp"
-    ip: str = LOCALHOST
-    shell_port: int = 0
-    iopub_port: int = 0
-    stdin_port: int = 0
-    control_port: int = 0
-    hb_port: int = 0
-    key: str = field(default_factory=new_key)
-    signature_scheme: str = "hmac-sha256"
-    kernel_name: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    """What a connection file holds. A plain class with a dataclass's constructor, ``==`` and
+    ``repr``: importing ``dataclasses`` (and, through it, ``inspect``) costs a kernel's start-up
+    several milliseconds."""
+
+    FIELDS = ("transport", "ip", "shell_port", "iopub_port", "stdin_port", "control_port", "hb_port",
+              "key", "signature_scheme", "kernel_name", "extra")
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __init__(
+        self,
+        transport: str = "tcp",
+        ip: str = LOCALHOST,
+        shell_port: int = 0,
+        iopub_port: int = 0,
+        stdin_port: int = 0,
+        control_port: int = 0,
+        hb_port: int = 0,
+        key: str = _NEW,  # type: ignore[assignment]
+        signature_scheme: str = "hmac-sha256",
+        kernel_name: str = "",
+        extra: dict[str, Any] = _NEW,  # type: ignore[assignment]
+    ) -> None:
+        self.transport = transport
+        self.ip = ip
+        self.shell_port = shell_port
+        self.iopub_port = iopub_port
+        self.stdin_port = stdin_port
+        self.control_port = control_port
+        self.hb_port = hb_port
+        self.key = new_key() if key is _NEW else key
+        self.signature_scheme = signature_scheme
+        self.kernel_name = kernel_name
+        self.extra = {} if extra is _NEW else extra
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
+        return f"{type(self).__qualname__}({fields})"
 
     def port(self, channel: str) -> int:
         return int(getattr(self, f"{channel}_port"))
@@ -59,14 +92,15 @@ class ConnectionInfo:
         return self.extra.get("curve_publickey")
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        extra = data.pop("extra")
-        data.update(extra)
+        import copy
+
+        data = {name: copy.deepcopy(getattr(self, name)) for name in self.FIELDS if name != "extra"}
+        data.update(copy.deepcopy(self.extra))
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConnectionInfo:
-        known = {f.name for f in fields(cls)} - {"extra"}
+        known = set(cls.FIELDS) - {"extra"}
         info = cls(**{k: v for k, v in data.items() if k in known})
         info.extra = {k: v for k, v in data.items() if k not in known}
         if info.transport not in ("tcp", "ipc"):

@@ -11,13 +11,12 @@ from __future__ import annotations
 import builtins
 import functools
 import getpass
-import inspect
 import logging
 import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 from .wire import Message, utc_now
@@ -29,11 +28,27 @@ if TYPE_CHECKING:
 log = logging.getLogger("kernelkit")
 
 
-@dataclass
 class Request:
-    channel: Channel
-    idents: list[bytes]
-    msg: Message
+    """A parsed request and the channel and identities to answer on.
+
+    A plain class with a dataclass's constructor, ``==`` and ``repr``: importing
+    ``dataclasses`` (and, through it, ``inspect``) costs a kernel's start-up milliseconds.
+    """
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, channel: Channel, idents: list[bytes], msg: Message) -> None:
+        self.channel = channel
+        self.idents = idents
+        self.msg = msg
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.channel, self.idents, self.msg) == (other.channel, other.idents, other.msg)  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(channel={self.channel!r}, idents={self.idents!r}, msg={self.msg!r})"
 
     @property
     def msg_type(self) -> str:
@@ -80,6 +95,10 @@ _loops = threading.local()
 
 def resolve(value: Any) -> Any:
     """Return ``value``, awaiting it first on this thread's event loop if a hook was ``async``."""
+    if type(value) is dict or value is None:  # what plain hooks return: never awaitable
+        return value
+    import inspect
+
     if not inspect.isawaitable(value):
         return value
     import asyncio  # only for async hooks: importing it costs a plain kernel's start-up ~20 ms
@@ -97,8 +116,18 @@ def resolve(value: Any) -> Any:
         raise
 
 
+_CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08  # code flags, as in inspect
+
+
 @functools.lru_cache(maxsize=None)
 def _accepts(function: Callable[..., Any], name: str) -> bool:
+    if type(function) is FunctionType and not hasattr(function, "__wrapped__") and not hasattr(function, "__signature__"):
+        # What inspect.signature reads for a plain function, without importing inspect.
+        code = function.__code__
+        count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & _CO_VARARGS)
+        return name in code.co_varnames[:count] or bool(code.co_flags & _CO_VARKEYWORDS)
+    import inspect
+
     try:
         params = inspect.signature(function).parameters
     except (TypeError, ValueError):
