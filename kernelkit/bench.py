@@ -150,14 +150,34 @@ class RawClient:
 # ---- one kernel under test ------------------------------------------------------------------
 
 
-def _tree_rss(pid: int) -> int:
+def _tree(pid: int) -> list[Any]:
     import psutil
 
     proc = psutil.Process(pid)
+    return [proc, *proc.children(recursive=True)]
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+    for p in _tree(pid):
         try:
             total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process tree has used: steadier than wall time on a busy machine."""
+    import psutil
+
+    total = 0.0
+    for p in _tree(pid):
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
         except psutil.Error:
             pass
     return total
@@ -196,6 +216,9 @@ class Running:
 
     def rss(self) -> int:
         return _tree_rss(self.pid)
+
+    def cpu(self) -> float:
+        return _tree_cpu(self.pid)
 
     def connect_iopub(self, timeout: float = 30.0) -> None:
         """Until a request's idle status arrives: the SUB socket misses what is sent before it connects."""
@@ -460,15 +483,23 @@ def run(
         for _ in range(warmup):
             each("warm-up", lambda name, k: k.execute("x"))
         rtt: dict[str, list[float]] = {n: [] for n in running}
+        cpu: dict[str, float] = {n: 0.0 for n in running}
+
+        def cells_on(name: str, kernel: Running) -> None:
+            before = kernel.cpu()
+            rtt[name].extend(kernel.execute("x")[0] for _ in range(n))
+            cpu[name] += kernel.cpu() - before
+
         done = 0
         while done < cells:
             n = min(batch, cells - done)
-            each("execute", lambda name, k: rtt[name].extend(k.execute("x")[0] for _ in range(n)))
+            each("execute", cells_on)
             done += n
             say(f"execute {done}/{cells}  " + "  ".join(
                 f"{name} {statistics.median(rtt[name]) * 1e6:.0f} µs" for name in running))
         for name in running:
             results[name]["roundtrip_us"] = {k: v * 1e6 if k != "n" else v for k, v in _quantiles(rtt[name]).items()}
+            results[name]["cpu_us_per_cell"] = cpu[name] / len(rtt[name]) * 1e6
 
         code = big_code(int(stream_mb * MB))
         tput: dict[str, list[float]] = {n: [] for n in running}
@@ -541,6 +572,7 @@ FIGURES = (
     ("start → kernel_info_reply", ("start_ms", "median"), "ms", "{:.0f}"),
     ("execute round trip, median", ("roundtrip_us", "median"), "µs", "{:.0f}"),
     ("execute round trip, p99", ("roundtrip_us", "p99"), "µs", "{:.0f}"),
+    ("kernel CPU per cell", ("cpu_us_per_cell",), "µs", "{:.0f}"),
     ("stream throughput", ("stream_mb_per_s",), "MB/s", "{:.0f}"),
     ("pipelined messages/s", ("pipelined", "messages_per_s"), "msg/s", "{:.0f}"),
     ("idle RSS (process tree)", ("rss_idle_mb",), "MB", "{:.1f}"),
