@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     connection_file.write_text(json.dumps(info, indent=1))
     connection_file.chmod(0o600)
 
-    kernel = subprocess.Popen([sys.executable, "-m", "kernelkit", "run", args.kernel, "-f", str(connection_file)])
+    # --parent: the kernel exits by itself if this launcher dies (kernelkit watches its parent).
+    kernel = subprocess.Popen([sys.executable, "-m", "kernelkit", "run", args.kernel, "-f", str(connection_file),
+                               "--parent", str(os.getpid())])
     comm = bind_socket(args.ip, lower, upper)
     reply = {**info, "pid": kernel.pid, "pgid": os.getpgid(kernel.pid), "comm_port": comm.getsockname()[1],
              "kernel_id": args.kernel_id}
