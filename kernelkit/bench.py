@@ -34,6 +34,23 @@ import zmq
 MB = 1_000_000
 DELIM = b"<IDS|MSG>"
 Progress = Callable[[str], None]
+#: Name of the floor kernel's kernelspec: :mod:`kernelkit.floor_kernel`, bare pyzmq, no kernel logic.
+FLOOR_KERNEL = "kernelkit-floor"
+FLOOR_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor_kernel.py")
+
+
+def write_floor_kernelspec(folder: Any, python: str = sys.executable) -> str:
+    """Write the floor kernel's kernelspec under ``folder/kernels``; returns that kernels folder.
+
+    The floor runs as a script (``python .../floor_kernel.py``), so it imports no kernelkit.
+    """
+    kernels = os.path.join(str(folder), "kernels")
+    spec = os.path.join(kernels, FLOOR_KERNEL)
+    os.makedirs(spec, exist_ok=True)
+    with open(os.path.join(spec, "kernel.json"), "w", encoding="utf-8") as f:
+        json.dump({"argv": [python, FLOOR_SCRIPT, "-f", "{connection_file}"],
+                   "display_name": "floor (bare pyzmq)", "language": "text"}, f, indent=1)
+    return kernels
 
 
 class BenchError(RuntimeError):
@@ -186,11 +203,14 @@ def _tree_cpu(pid: int) -> float:
 class Running:
     """A kernel started through jupyter_client, with a :class:`RawClient` on it."""
 
-    def __init__(self, name: str, context: zmq.Context, shells: int = 1, timeout: float = 60.0) -> None:
+    def __init__(
+        self, name: str, context: zmq.Context, shells: int = 1, timeout: float = 60.0, spec_manager: Any = None,
+    ) -> None:
         from jupyter_client.manager import KernelManager
 
         self.name = name
-        self.km = KernelManager(kernel_name=name)
+        extra = {"kernel_spec_manager": spec_manager} if spec_manager is not None else {}
+        self.km = KernelManager(kernel_name=name, **extra)
         self.client: RawClient | None = None
         t0 = time.perf_counter()
         try:
@@ -406,17 +426,21 @@ def run(
     footprint: bool = True,
     timeout: float = 60.0,
     progress: Progress | None = None,
+    kernel_dirs: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Benchmark ``kernels`` (kernelspec names) round-robin; returns a JSON-able dict.
 
     A kernel that fails at any step is reported with ``"ok": false`` and its ``error``; the
     others go on. Times are in seconds in the raw sample lists and in ms / µs in the summary.
+    ``kernel_dirs``: kernelspec folders searched after the Jupyter path (e.g. the floor's).
     """
     from jupyter_client.kernelspec import KernelSpecManager
 
     say = progress or (lambda text: None)
     context = zmq.Context()
     ksm = KernelSpecManager()
+    if kernel_dirs:
+        ksm.kernel_dirs = [*ksm.kernel_dirs, *kernel_dirs]
     results: dict[str, dict[str, Any]] = {}
     for name in kernels:
         entry: dict[str, Any] = {"ok": True, "error": None}
@@ -445,7 +469,7 @@ def run(
                 py_samples.setdefault(label, []).extend(values)
         for name in live():
             try:
-                kernel = Running(name, context, timeout=timeout)
+                kernel = Running(name, context, timeout=timeout, spec_manager=ksm)
             except Exception as exc:  # noqa: BLE001
                 fail(name, "start", exc)
                 continue
@@ -463,7 +487,7 @@ def run(
     try:
         for name in live():
             try:
-                running[name] = kernel = Running(name, context, shells=clients, timeout=timeout)
+                running[name] = kernel = Running(name, context, shells=max(1, clients), timeout=timeout, spec_manager=ksm)
                 kernel.connect_iopub(timeout)
             except Exception as exc:  # noqa: BLE001
                 fail(name, "start", exc)
