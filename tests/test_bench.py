@@ -1,0 +1,89 @@
+"""``kernelkit bench``: a short run produces every figure, valid JSON and a chart, and survives a broken kernel.
+
+No timing is asserted here (benchmarks/compare.py and docs/benchmarks.md hold the figures):
+only that the command measures what it promises and reports failures instead of aborting.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ECHO, install_kernelspec
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("psutil")
+
+BROKEN = "kk-bench-broken"
+SHORT = ["--starts", "2", "--python-starts", "1", "--cells", "10", "--warmup", "2", "--stream-mb", "0.2",
+         "--stream-reps", "1", "--clients", "2", "--requests", "20", "--timeout", "30"]
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    # The classic failure: an interpreter that cannot import the kernel's module.
+    install_kernelspec(BROKEN, argv=[sys.executable, "-m", "no_such_kernel_module_xyz", "-f", "{connection_file}"])
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernelkit", "bench", ECHO, BROKEN, *SHORT, "--json", "--out", str(out)],
+        capture_output=True, text=True, timeout=240,
+    )
+    return proc, out
+
+
+def test_json_on_stdout_has_every_figure(bench_run) -> None:
+    proc, out = bench_run
+    results = json.loads(proc.stdout)  # stdout is only the JSON; progress went to stderr
+    assert json.loads((out / "results.json").read_text()) == results
+    kernels = results["kernels"]
+    assert list(kernels) == ["kernelkit-floor", ECHO, BROKEN]  # the floor is measured in the same run
+    for name in ("kernelkit-floor", ECHO):
+        entry = kernels[name]
+        assert entry["ok"] and entry["error"] is None
+        assert entry["start_ms"]["n"] == 2 and entry["start_ms"]["median"] > 0
+        assert entry["roundtrip_us"]["n"] == 10 and entry["roundtrip_us"]["p99"] >= entry["roundtrip_us"]["median"] > 0
+        assert entry["cpu_us_per_cell"] >= 0
+        assert entry["stream_mb_per_s"] > 0
+        assert entry["pipelined"]["messages_per_s"] > 0 and entry["pipelined"]["messages"] >= 20 * 5
+        assert entry["rss_idle_mb"] > 1 and entry["rss_after_load_mb"] > 1
+        assert "footprint" in entry
+    assert kernels[ECHO]["footprint"]["bytes"] > 0  # `python -m kernelkit.kernels.echo`: a known distribution
+    assert set(results["python_start_ms"]) == {"python -c pass", "python -c 'import zmq'"}
+    assert all(ms > 0 for ms in results["python_start_ms"].values())
+    assert results["meta"]["versions"]["pyzmq"] and results["meta"]["nproc"]
+
+
+def test_broken_kernel_is_reported_without_aborting_the_others(bench_run) -> None:
+    proc, _ = bench_run
+    assert proc.returncode == 1  # a kernel failed
+    broken = json.loads(proc.stdout)["kernels"][BROKEN]
+    assert broken["ok"] is False and broken["error"].startswith("start:")
+    assert f"{BROKEN}: FAILED at start" in proc.stderr
+
+
+def test_chart_is_a_png(bench_run) -> None:
+    _, out = bench_run
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_table_without_json(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernelkit", "bench", ECHO, *SHORT, "--no-floor", "--no-footprint", "--quiet",
+         "--clients", "0"],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "execute round trip, median" in proc.stdout and ECHO in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_help_and_bad_counts() -> None:
+    helped = subprocess.run([sys.executable, "-m", "kernelkit", "bench", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "--starts" in helped.stdout and "--json" in helped.stdout
+    bad = subprocess.run([sys.executable, "-m", "kernelkit", "bench", ECHO, "--cells", "0"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--cells must be at least 1" in bad.stderr
