@@ -99,7 +99,6 @@ class ShowcaseKernel(Kernel):
         "nbconvert_exporter": "python",
     }
     banner = "kernelkit showcase kernel: Python with table(rows) and png() helpers"
-    help_links = [{"text": "kernelkit", "url": "https://github.com/kernelkit/kernelkit"}]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

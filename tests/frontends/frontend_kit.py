@@ -1,5 +1,8 @@
-"""Shared pieces of the frontend tests (imported by tests/frontends/*.py): the kernels under test, free ports, servers in their own
-process groups, readiness waits, and screenshots/artifacts.
+"""Shared pieces of the frontend tests (imported by tests/frontends/*.py): the kernels under
+test, free ports, servers in their own process groups, readiness waits, and artifacts.
+
+Deliberately not a ``conftest.py``: the suite's other tests import names from
+``tests/conftest.py`` as module ``conftest``, which a second, nested ``conftest.py`` would shadow.
 
 ``tests/conftest.py`` has already pointed every Jupyter folder at a temporary directory (at
 import time, so the servers and consoles started here inherit it). This file installs the
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -222,3 +226,17 @@ def artifact_path(*parts: str) -> Path:
     path = ARTIFACTS.joinpath(*parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """``artifacts("name.log")`` → a path under test-artifacts/<test module>/ to save things to."""
+    module = Path(request.node.fspath).stem
+
+    def make(name: str) -> Path:
+        return artifact_path(module, name)
+
+    return make
+
+
+install_kernelspecs()  # on import: every frontend test module imports this file

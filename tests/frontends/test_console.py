@@ -18,7 +18,7 @@ from pathlib import Path
 import pexpect
 import psutil
 import pytest
-from frontend_kit import FRONTEND_KERNELS, SHOWCASE, FrontendKernel, kernel_ids
+from frontend_kit import FRONTEND_KERNELS, SHOWCASE, FrontendKernel, artifacts, kernel_ids  # noqa: F401 (fixture)
 
 # CSI and OSC sequences, charset switches, keypad modes, and carriage returns
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\r")
