@@ -7,6 +7,8 @@ this class keeps that call working on top of the pure functions in :mod:`kernelk
 from __future__ import annotations
 
 import getpass
+import itertools
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -58,6 +60,11 @@ class Session:
         self.replay = _SharedReplayGuard(replay_capacity)
         self.session = session_id or wire.new_msg_id()
         self.username = username or _default_username()
+        # Message ids as jupyter_client makes them: unique per session, no syscall per message.
+        self._id_prefix = f"{self.session}_{os.getpid()}_"
+        self._id_counter = itertools.count(1)
+        self._clock = wire.UTCClock()
+        self._packed_parent: tuple[object, bytes] = (None, b"")
 
     @property
     def key(self) -> bytes:
@@ -68,7 +75,8 @@ class Session:
         return self.session.encode("ascii")
 
     def msg_header(self, msg_type: str) -> dict[str, Any]:
-        return wire.new_header(msg_type, self.session, self.username)
+        msg_id = f"{self._id_prefix}{next(self._id_counter)}"
+        return wire.new_header(msg_type, self.session, self.username, msg_id, self._clock())
 
     def msg(
         self,
@@ -91,7 +99,14 @@ class Session:
         }
 
     def serialize(self, msg: Message, idents: Sequence[bytes] = ()) -> list[Frame]:
-        return wire.serialize(msg, self.signer, idents)
+        parent = msg.get("parent_header")
+        packed: bytes | None = None
+        if parent:  # a request's busy, outputs, reply and idle share one parent: encode it once
+            memo_parent, packed = self._packed_parent
+            if memo_parent is not parent:
+                packed = wire.pack(parent)
+                self._packed_parent = (parent, packed)
+        return wire.serialize(msg, self.signer, idents, packed)
 
     def deserialize(self, frames: Sequence[Frame]) -> tuple[list[bytes], Message]:
         """Authenticate and parse; raises :class:`kernelkit.wire.WireError`."""

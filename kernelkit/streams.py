@@ -52,6 +52,8 @@ class OutStream(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
+        if not self._buffer:  # the common case, checked on every message the kernel sends
+            return
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()

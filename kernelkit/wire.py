@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import time
 from array import array
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timezone
@@ -159,6 +160,22 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+class UTCClock:
+    """``utc_now()`` at a third of the cost: the date and time to the second are formatted
+    once per second, only the microseconds per call. Kernels stamp every message they send."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}+00:00"
+
+
 def new_msg_id() -> str:
     """A random (version 4) UUID in hex, as ``uuid.uuid4().hex``, without importing uuid.
 
@@ -171,14 +188,15 @@ def new_msg_id() -> str:
 
 
 def new_header(
-    msg_type: str, session: str, username: str = "kernel", msg_id: str | None = None, **extra: Any
+    msg_type: str, session: str, username: str = "kernel", msg_id: str | None = None,
+    date: str | None = None, **extra: Any,
 ) -> dict[str, Any]:
     header = {
         "msg_id": msg_id or new_msg_id(),
         "msg_type": msg_type,
         "username": username,
         "session": session,
-        "date": utc_now(),
+        "date": date or utc_now(),
         "version": PROTOCOL_VERSION,
     }
     header.update(extra)
@@ -214,6 +232,8 @@ def pack(obj: Any) -> bytes:
     it is sent as ASCII JSON with ``\\uXXXX`` escapes instead, which is valid on the wire and
     decodes back to the same string, rather than failing the send or emitting invalid UTF-8.
     """
+    if not obj and type(obj) is dict:  # empty metadata and content: most messages have one
+        return b"{}"
     try:
         text = _encode_utf8(obj)
     except (TypeError, ValueError) as exc:
@@ -244,12 +264,16 @@ def split_identities(frames: Sequence[Frame]) -> tuple[list[bytes], Sequence[Fra
 
 
 def serialize(
-    msg: Message, signer: Signer, idents: Sequence[bytes] = ()
+    msg: Message, signer: Signer, idents: Sequence[bytes] = (), packed_parent: bytes | None = None
 ) -> list[Frame]:
-    """Frames for ``msg`` (a dict with header, parent_header, metadata, content, buffers)."""
+    """Frames for ``msg`` (a dict with header, parent_header, metadata, content, buffers).
+
+    ``packed_parent``: the parent header already encoded, since a request's replies and
+    outputs all carry the same one.
+    """
     parts = [
         pack(msg["header"]),
-        pack(msg.get("parent_header") or {}),
+        packed_parent if packed_parent is not None else pack(msg.get("parent_header") or {}),
         pack(msg.get("metadata") or {}),
         pack(msg.get("content") or {}),
     ]
