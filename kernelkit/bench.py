@@ -539,7 +539,7 @@ def run(
             each("stream", stream)
             say(f"stream {rep + 1}/{stream_reps}  " + "  ".join(
                 f"{name} {statistics.median(tput[name]):.0f} MB/s" for name in running))
-        del code
+        code = ""  # free the 10 MB before the next phase
         for name in running:
             results[name]["stream_mb_per_s"] = statistics.median(tput[name])
             results[name]["stream_samples_mb_per_s"] = tput[name]

@@ -95,7 +95,7 @@ def _name_check(spec: KernelSpec) -> Iterator[Finding]:
 def _shadow_check(spec: KernelSpec) -> Iterator[Finding]:
     if spec.shadowed_by is not None:
         yield Finding(WARN, "shadowing", f"shadowed by {spec.shadowed_by}: Jupyter starts that one for {spec.name!r}",
-                      f"remove one of them, or reinstall this one under another --name")
+                      "remove one of them, or reinstall this one under another --name")
 
 
 def _argv_checks(spec: KernelSpec) -> Iterator[Finding]:

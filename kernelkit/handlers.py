@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
-from .wire import Message, utc_now
+from .wire import Message
 
 if TYPE_CHECKING:
     from .channels import Channel
@@ -189,7 +189,7 @@ def execute_request(kernel: Kernel, request: Request) -> bool:
         args["cell_meta"] = cell_meta
     if accepts(kernel.do_execute, "cell_id"):
         args["cell_id"] = cell_meta.get("cellId")
-    started = utc_now()
+    started = kernel.session.now()
     kernel._allow_stdin = args["allow_stdin"]
     try:
         with kernel._server.interrupts.arm() if kernel._server else suppress(), stdin_builtins(kernel):

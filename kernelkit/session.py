@@ -74,6 +74,10 @@ class Session:
     def bsession(self) -> bytes:
         return self.session.encode("ascii")
 
+    def now(self) -> str:
+        """The current time as message headers carry it."""
+        return self._clock()
+
     def msg_header(self, msg_type: str) -> dict[str, Any]:
         msg_id = f"{self._id_prefix}{next(self._id_counter)}"
         return wire.new_header(msg_type, self.session, self.username, msg_id, self._clock())
