@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from queue import Empty
 from typing import Any, Iterator
 
@@ -122,3 +123,19 @@ def outputs(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def stdout_text(msgs: list[dict[str, Any]], name: str = "stdout") -> str:
     return "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+
+def seed_dir() -> Path:
+    """The seed article's folder: ``shared/seed`` beside the checkout (as CI lays it out), or /work/shared/seed."""
+    for candidate in (Path(__file__).resolve().parents[2] / "shared" / "seed", Path("/work/shared/seed")):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("the seed article (shared/seed) is not beside this checkout")
+
+
+def seed_echokernel_source() -> str:
+    """The EchoKernel code block of the seed article, verbatim."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(seed_dir().glob("*.txt"))]
+    article = next(t for t in texts if "`echokernel.py`:" in t)
+    return article.split("`echokernel.py`:", 1)[1].split("```py\n", 1)[1].split("```", 1)[0]
+

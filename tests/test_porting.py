@@ -19,38 +19,9 @@ from pathlib import Path
 import pytest
 from jupyter_client.manager import KernelManager, start_new_kernel
 
-SEED_ECHO = '''\
-from ipykernel.kernelbase import Kernel
+from helpers import seed_echokernel_source
 
-class EchoKernel(Kernel):
-    implementation = 'Echo'
-    implementation_version = '1.0'
-    language = 'no-op'
-    language_version = '0.1'
-    language_info = {
-        'name': 'Any text',
-        'mimetype': 'text/plain',
-        'file_extension': '.txt',
-    }
-    banner = "Echo kernel - as useful as a parrot"
-
-    def do_execute(self, code, silent, store_history=True, user_expressions=None,
-                   allow_stdin=False):
-        if not silent:
-            stream_content = {'name': 'stdout', 'text': code}
-            self.send_response(self.iopub_socket, 'stream', stream_content)
-
-        return {'status': 'ok',
-                # The base class increments the execution count
-                'execution_count': self.execution_count,
-                'payload': [],
-                'user_expressions': {},
-               }
-
-if __name__ == '__main__':
-    from ipykernel.kernelapp import IPKernelApp
-    IPKernelApp.launch_instance(kernel_class=EchoKernel)
-'''
+SEED_ECHO = seed_echokernel_source()
 
 
 def port(source: str) -> str:

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import nbclient
 import nbformat
 import pytest
 
 from conftest import REPO_DIR, install_kernelspec
-from helpers import execute, running_kernel, stdout_text
+from helpers import execute, running_kernel, seed_echokernel_source, stdout_text
 
-SEED_DIR = Path("/work/shared/seed")
 EXAMPLE = REPO_DIR / "examples" / "echokernel.py"
 KERNEL_NAME = "kk-seed-echo"
 
 SEED_IMPORT = "from ipykernel.kernelbase import Kernel\n"
 SEED_LAUNCH = "    from ipykernel.kernelapp import IPKernelApp\n    IPKernelApp.launch_instance(kernel_class=EchoKernel)\n"
-
-
-def seed_echokernel_source() -> str:
-    texts = [p.read_text(encoding="utf-8") for p in sorted(SEED_DIR.glob("*.txt"))]
-    article = next(t for t in texts if "`echokernel.py`:" in t)
-    return article.split("`echokernel.py`:", 1)[1].split("```py\n", 1)[1].split("```", 1)[0]
 
 
 @pytest.fixture(scope="module", autouse=True)
