@@ -122,6 +122,8 @@ def load(path: str | os.PathLike[str]) -> ConnectionInfo:
         raise ConnectionFileError(f"connection file {path} does not exist") from None
     except OSError as exc:
         raise ConnectionFileError(f"cannot read connection file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # a ValueError: without this the message would not name the file
+        raise ConnectionFileError(f"connection file {path} is not UTF-8 text: {exc.reason}") from None
     try:
         data = json.loads(text)
     except ValueError as exc:
