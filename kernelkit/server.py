@@ -11,6 +11,7 @@ Every request is wrapped in ``status: busy`` / ``status: idle`` with the request
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -139,6 +140,13 @@ class KernelServer:
             return
         self.interrupts.install()
         signal.signal(signal.SIGTERM, self._on_sigterm)
+        # A process-directed signal may land on any thread (a zmq I/O thread, a stream timer),
+        # and Python runs its handler only when the main thread next runs bytecode: while the
+        # main thread sits in zmq_poll that is never. The wake-up fd makes every signal wake
+        # the main loop's poll, so an idle kernel obeys SIGTERM at once instead of hanging.
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self.heartbeat.start()
         self.iopub.start()
         self._control_thread.start()
@@ -156,7 +164,10 @@ class KernelServer:
         poller.register(self._wake_r, zmq.POLLIN)
         try:
             while not self._stopping.is_set():
-                if self.shell.socket in dict(poller.poll()):
+                ready = dict(poller.poll())
+                if self._wake_r in ready:
+                    self._drain_wake()
+                if self.shell.socket in ready:
                     self._serve_one(self.shell, handlers.SHELL)
         finally:
             self._close()
@@ -256,6 +267,8 @@ class KernelServer:
             ready = dict(poller.poll())
             if self._stopping.is_set():
                 raise EOFError("the kernel is shutting down")
+            if self._wake_r in ready:
+                self._drain_wake()
             if self.stdin.socket not in ready:
                 continue
             try:
@@ -284,8 +297,15 @@ class KernelServer:
             return
         log.info("stopping: %s", reason)
         self._stopping.set()
-        os.write(self._wake_w, b"x")
+        with contextlib.suppress(BlockingIOError):  # already full of wake-ups: awake anyway
+            os.write(self._wake_w, b"x")
         threading.Thread(target=self._enforce_stop, name="kernelkit-stop", daemon=True).start()
+
+    def _drain_wake(self) -> None:
+        """Empty the wake-up pipe (signals and ``stop`` write to it) so poll does not spin."""
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_r, 4096):
+                pass
 
     def _enforce_stop(self) -> None:
         if self._closed_event.wait(SHUTDOWN_GRACE):
@@ -320,6 +340,8 @@ class KernelServer:
         for channel in (self.shell, self.control, self.stdin, self.iopub):
             channel.socket.close()
         self.context.term()
+        if threading.current_thread() is threading.main_thread():
+            signal.set_wakeup_fd(-1)  # before its fd is closed and its number reused
         for fd in (self._wake_r, self._wake_w, self._control_stop_r, self._control_stop_w):
             os.close(fd)
         self._closed_event.set()
