@@ -122,3 +122,25 @@ def test_exec_json_and_unknown_kernel() -> None:
     assert [r["outputs"][-1]["content"]["text"] for r in records] == ["one", "two"]
     missing = run_cli("exec", "no-such-kernel", "x")
     assert missing.returncode == 1 and "no-such-kernel" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_ipc_transport_through_jupyter_client(tmp_path: Path) -> None:
+    """jupyter_client's ipc transport: the kernel binds Unix sockets at ``{ip}-{port}``."""
+    from jupyter_client import KernelManager
+
+    from conftest import ECHO
+
+    km = KernelManager(kernel_name=ECHO, transport="ipc", ip=str(tmp_path / "kk"))
+    km.start_kernel()
+    kc = km.client()
+    try:
+        kc.start_channels()
+        kc.wait_for_ready(timeout=20)
+        outputs: list[dict] = []
+        reply = kc.execute_interactive("over ipc", timeout=10, output_hook=outputs.append)
+        assert reply["content"]["status"] == "ok"
+        assert [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"] == ["over ipc"]
+        assert sorted(p.name for p in tmp_path.glob("kk-*")) == sorted(f"kk-{n}" for n in km.ports)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
