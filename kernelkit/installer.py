@@ -143,7 +143,9 @@ def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tupl
         "language": info.language or "text",
         "interrupt_mode": "signal",
         "env": {},
-        "metadata": {"kernelkit": {"target": info.spec, "python": python}},
+        # kernelkit kernels make every socket a Curve server when the connection file carries
+        # keys; jupyter_client 8.10 only sends keys to kernelspecs that declare it.
+        "metadata": {"kernelkit": {"target": info.spec, "python": python}, "supported_encryption": ["curve"]},
         "kernel_protocol_version": info.protocol_version or "5.5",
     }
     return kernel_json, kernelspec.name_from(info.path or info.module.rpartition(".")[2])

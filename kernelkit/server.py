@@ -90,6 +90,12 @@ class KernelServer:
         if socket_type == zmq.XPUB:
             sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # greet every subscriber, not only the first per topic
         if self.info.curve_secretkey:
+            if not zmq.has("curve"):
+                sock.close(linger=0)
+                raise KernelStartError(
+                    "the connection file asks for CurveZMQ encryption, but this pyzmq was built without it: "
+                    "install a pyzmq wheel from PyPI (pip install --force-reinstall pyzmq)"
+                )
             sock.curve_server = True
             sock.curve_secretkey = self.info.curve_secretkey.encode("ascii")
         info = self.info

@@ -60,3 +60,17 @@ def test_required_encryption_refuses_a_kernelspec_without_curve_support() -> Non
     km = KernelManager(kernel_name=RK)
     with pytest.raises(RuntimeError, match="supported_encryption"):
         km.start_kernel(transport_encryption="required")
+
+
+def test_kernelkit_install_declares_curve_and_the_kernel_serves_encrypted() -> None:
+    """What `kernelkit install` writes is accepted by KernelManager(transport_encryption="required")."""
+    import kernelkit
+
+    result = kernelkit.install("kernelkit.kernels.echo", name="kk-rel-installed-curve", user=True, replace=True)
+    spec = json.loads((result.resource_dir / "kernel.json").read_text())
+    assert spec["metadata"]["supported_encryption"] == ["curve"]
+    with running_kernel("kk-rel-installed-curve", transport_encryption="required") as (km, kc):
+        assert json.loads(Path(km.connection_file).read_text())["curve_secretkey"]
+        reply, iopub = execute(kc, "installed and encrypted")
+        assert reply["content"]["status"] == "ok"
+        assert stdout_text(iopub) == "installed and encrypted"
