@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -125,7 +125,8 @@ class RawClient:
         parts = [f.buffer for f in frames[i + 2 : i + 6]]
         if self._signing and not hmac.compare_digest(frames[i + 1].bytes, self._sign(parts)):
             return None
-        header, parent, _, content = (json.loads(bytes(p)) for p in parts)
+        # `or {}`: some kernels (xeus-python) send a null parent header, e.g. on status messages
+        header, parent, _, content = (json.loads(bytes(p)) or {} for p in parts)
         return {"header": header, "parent_header": parent, "content": content, "msg_type": header["msg_type"]}
 
     def wait(
@@ -276,7 +277,7 @@ class Running:
                 try:
                     self.client.wait(msg_id, self.client.control, idle=False, timeout=5, alive=self.alive)
                     self.km.provisioner.process.wait(timeout=5)  # type: ignore[union-attr]
-                except (BenchError, subprocess.TimeoutExpired):
+                except Exception:  # noqa: BLE001 - whatever the kernel did, it is killed below
                     pass
         finally:
             if self.client is not None:
@@ -363,11 +364,13 @@ def installed_footprint(argv: Sequence[str]) -> dict[str, Any] | None:
     return data if data["distributions"] else None
 
 
-def _pipelined(kernel: Running, clients: int, requests: int, depth: int, timeout: float) -> dict[str, float]:
-    """``clients`` DEALER sockets each keeping ``depth`` execute requests in flight."""
+def _pipelined(
+    kernel: Running, clients: int, requests: int, depth: int, timeout: float, code: str = "x",
+) -> dict[str, float]:
+    """``clients`` DEALER sockets each keeping ``depth`` execute requests in flight, each with ``code``."""
     client = kernel.client
     assert client is not None
-    content = {"code": "x", "silent": False, "store_history": True, "user_expressions": {},
+    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
                "allow_stdin": False, "stop_on_error": True}
     poller = zmq.Poller()
     for sock in client.shells:
@@ -403,11 +406,29 @@ def _pipelined(kernel: Running, clients: int, requests: int, depth: int, timeout
     return {"messages_per_s": messages / elapsed, "requests_per_s": requests / elapsed, "messages": messages}
 
 
+STREAM_LINE = "print('the quick brown fox jumps over the lazy dog', 1234567890, 'abcdefghijk')"
+#: Default cells: an echo kernel (and the floor) sends the cell's code back as one ``stream``.
+TRIVIAL_CELL = "x"
+STREAM_CELL = "{payload}"
+
+
 def big_code(size: int) -> str:
-    """``size`` characters of plain source lines (80 per line)."""
-    line = "print('the quick brown fox jumps over the lazy dog', 1234567890, 'abcdefghijk')\n"
+    """``size`` characters of plain source lines (80 per line, :data:`STREAM_LINE` and a newline)."""
+    line = STREAM_LINE + "\n"
     assert len(line) == 80
     return (line * (size // 80 + 1))[:size]
+
+
+def stream_cell(template: str, size: int) -> str:
+    """The stream phase's cell from ``template``; the kernel must answer with ``big_code(size)`` as stream text.
+
+    Placeholders: ``{payload}`` (the ``size`` characters themselves, as an echo kernel gets them),
+    ``{line}`` (:data:`STREAM_LINE`, 79 characters without the newline; it holds single quotes
+    and no double quotes, backslashes or ``$``) and ``{size}``. A language kernel can print the
+    same text from a short cell, e.g. ``yes "{line}" | head -c {size}`` in bash.
+    """
+    code = template.replace("{line}", STREAM_LINE).replace("{size}", str(size))
+    return code.replace("{payload}", big_code(size)) if "{payload}" in code else code
 
 
 def run(
@@ -427,12 +448,19 @@ def run(
     timeout: float = 60.0,
     progress: Progress | None = None,
     kernel_dirs: Sequence[str] = (),
+    cells_by_kernel: Mapping[str, str] | None = None,
+    stream_cells: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``kernels`` (kernelspec names) round-robin; returns a JSON-able dict.
 
     A kernel that fails at any step is reported with ``"ok": false`` and its ``error``; the
     others go on. Times are in seconds in the raw sample lists and in ms / µs in the summary.
     ``kernel_dirs``: kernelspec folders searched after the Jupyter path (e.g. the floor's).
+    ``cells_by_kernel``: the trivial cell per kernel name for warm-up, round trips and the
+    pipelined load (default :data:`TRIVIAL_CELL`, ``x``, which an echo kernel echoes; a language
+    kernel needs a cell that is valid there, e.g. ``print("x")``: its reply must be ``ok``).
+    ``stream_cells``: the stream phase's cell template per kernel (see :func:`stream_cell`;
+    default ``{payload}``, the text itself). Every kernel must send back the same text.
     """
     from jupyter_client.kernelspec import KernelSpecManager
 
@@ -450,7 +478,12 @@ def run(
             entry["display_name"] = spec.display_name
         except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
             entry.update(ok=False, error=f"no usable kernelspec: {type(exc).__name__}: {exc}")
+        entry["cells"] = {"trivial": (cells_by_kernel or {}).get(name, TRIVIAL_CELL),
+                          "stream": (stream_cells or {}).get(name, STREAM_CELL)}
         results[name] = entry
+
+    def cell(name: str) -> str:
+        return results[name]["cells"]["trivial"]
 
     def fail(name: str, step: str, exc: BaseException) -> None:
         results[name].update(ok=False, error=f"{step}: {type(exc).__name__}: {exc}")
@@ -504,14 +537,20 @@ def run(
                     fail(name, step, exc)
                     running.pop(name).stop()
 
-        for _ in range(warmup):
-            each("warm-up", lambda name, k: k.execute("x"))
+        def first(name: str, kernel: Running) -> None:  # what one trivial cell sends, for the record
+            _, _, outputs = kernel.execute(cell(name))
+            results[name]["iopub_per_cell"] = [m["msg_type"] for m in outputs]
+
+        each("warm-up", first)
+        for _ in range(warmup - 1):
+            each("warm-up", lambda name, k: k.execute(cell(name)))
         rtt: dict[str, list[float]] = {n: [] for n in running}
         cpu: dict[str, float] = {n: 0.0 for n in running}
 
         def cells_on(name: str, kernel: Running) -> None:
             before = kernel.cpu()
-            rtt[name].extend(kernel.execute("x")[0] for _ in range(n))
+            code = cell(name)
+            rtt[name].extend(kernel.execute(code)[0] for _ in range(n))
             cpu[name] += kernel.cpu() - before
 
         done = 0
@@ -525,21 +564,25 @@ def run(
             results[name]["roundtrip_us"] = {k: v * 1e6 if k != "n" else v for k, v in _quantiles(rtt[name]).items()}
             results[name]["cpu_us_per_cell"] = cpu[name] / len(rtt[name]) * 1e6
 
-        code = big_code(int(stream_mb * MB))
+        size = int(stream_mb * MB)
+        codes = {name: stream_cell(results[name]["cells"]["stream"], size) for name in running}
         tput: dict[str, list[float]] = {n: [] for n in running}
 
         def stream(name: str, kernel: Running) -> None:
-            elapsed, _, outputs = kernel.execute(code, timeout=timeout)
-            echoed = sum(len(m["content"]["text"]) for m in outputs if m["msg_type"] == "stream")
-            if echoed != len(code):
-                raise BenchError(f"stream echoed {echoed} of {len(code)} characters")
-            tput[name].append(len(code) / MB / elapsed)
+            elapsed, _, outputs = kernel.execute(codes[name], timeout=timeout)
+            # Carriage returns are not counted: a kernel reading a pty (bash_kernel) passes on the
+            # terminal's \r of a \r\n line end when a read splits the two.
+            echoed = sum(len(m["content"]["text"]) - m["content"]["text"].count("\r")
+                         for m in outputs if m["msg_type"] == "stream")
+            if echoed != size:
+                raise BenchError(f"stream sent {echoed} of {size} characters")
+            tput[name].append(size / MB / elapsed)
 
         for rep in range(stream_reps):
             each("stream", stream)
             say(f"stream {rep + 1}/{stream_reps}  " + "  ".join(
                 f"{name} {statistics.median(tput[name]):.0f} MB/s" for name in running))
-        code = ""  # free the 10 MB before the next phase
+        codes.clear()  # free the 10 MB before the next phase
         for name in running:
             results[name]["stream_mb_per_s"] = statistics.median(tput[name])
             results[name]["stream_samples_mb_per_s"] = tput[name]
@@ -547,7 +590,7 @@ def run(
         if clients and pipeline_requests:
             def pipeline(name: str, kernel: Running) -> None:
                 results[name]["pipelined"] = figures = _pipelined(
-                    kernel, clients, pipeline_requests, pipeline_depth, timeout)
+                    kernel, clients, pipeline_requests, pipeline_depth, timeout, cell(name))
                 say(f"pipelined  {name:<24} {figures['messages_per_s']:8.0f} msg/s")
             each("pipelined", pipeline)
         time.sleep(0.5)
@@ -659,13 +702,18 @@ def chart(results: dict[str, Any], path: str) -> None:
     cols = 3
     rows = max(1, -(-len(panels) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    many = len(kernels) > 5
     for ax, (label, key, unit, _) in zip(axes.flat, panels):
         names = [n for n in kernels if figure(kernels[n], key) is not None]
         values = [figure(kernels[n], key) for n in names]
-        bars = ax.bar(range(len(names)), values, color="C0")
-        ax.bar_label(bars, fmt="%.3g", fontsize=8)
-        ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
-        ax.set_title(f"{label} ({unit})", fontsize=9)
+        bars = ax.bar(range(len(names)), values, color=["0.6" if n == FLOOR_KERNEL else "C0" for n in names])
+        ax.bar_label(bars, labels=[f"{v:.0f}" if v >= 100 else f"{v:.3g}" for v in values], fontsize=7 if many else 8)
+        ax.set_xticks(range(len(names)), names, rotation=40 if many else 20, ha="right", fontsize=7 if many else 8)
+        positive = [v for v in values if v > 0]
+        log = bool(positive) and max(positive) / min(positive) > 30  # one slow kernel would flatten the rest
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(f"{label} ({unit}{', log scale' if log else ''})", fontsize=9)
         if key[0] == "start_ms":
             for i, (floor_label, ms) in enumerate(results.get("python_start_ms", {}).items()):
                 ax.axhline(ms, color=f"C{i + 1}", linestyle="--", linewidth=1, label=floor_label)

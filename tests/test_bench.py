@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ECHO, install_kernelspec
+from conftest import CALC, ECHO, TEST_KERNEL_ENV, install_kernelspec
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("psutil")
@@ -87,3 +87,57 @@ def test_help_and_bad_counts() -> None:
     bad = subprocess.run([sys.executable, "-m", "kernelkit", "bench", ECHO, "--cells", "0"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--cells must be at least 1" in bad.stderr
+
+
+PRINT_CELL = 'print("x")'
+PRINT_STREAM = 'print(("{line}\\n" * ({size} // 80 + 1))[:{size}], end="")'
+
+
+def test_cells_per_kernel_for_language_kernels() -> None:
+    """`x` is a NameError in a Python kernel: --cell and --stream-cell give it cells valid in its language."""
+    plain = "kk-bench-calc-default-cells"  # the same kernel without the options: it fails at warm-up
+    install_kernelspec(plain, "calc_kernel", env=TEST_KERNEL_ENV, language="python")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernelkit", "bench", CALC, plain, *SHORT, "--no-floor", "--no-footprint", "--json",
+         "--cell", f"{CALC}={PRINT_CELL}", "--stream-cell", f"{CALC}={PRINT_STREAM}"],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 1, proc.stderr  # the plain one failed
+    kernels = json.loads(proc.stdout)["kernels"]
+    calc = kernels[CALC]
+    assert calc["ok"], calc["error"]
+    assert calc["cells"] == {"trivial": PRINT_CELL, "stream": PRINT_STREAM}
+    assert calc["iopub_per_cell"] == ["status", "execute_input", "stream", "status"]  # as an echo kernel's `x`
+    assert calc["roundtrip_us"]["n"] == 10 and calc["stream_mb_per_s"] > 0  # 0.2 MB of exactly the echoed text
+    assert calc["pipelined"]["messages"] >= 20 * 5
+    assert kernels[plain]["ok"] is False
+    assert kernels[plain]["error"] == "warm-up: BenchError: execute_reply status 'error'"
+    assert kernels[plain]["cells"] == {"trivial": "x", "stream": "{payload}"}
+
+
+def test_stream_cell_must_send_the_echoed_text() -> None:
+    from kernelkit.bench import big_code, stream_cell
+
+    assert stream_cell("{payload}", 1000) == big_code(1000)
+    assert stream_cell('yes "{line}" | head -c {size}', 1000) == (
+        "yes \"print('the quick brown fox jumps over the lazy dog', 1234567890, 'abcdefghijk')\" | head -c 1000")
+    # An echo kernel given a template echoes the template, not the text: reported, not counted.
+    proc = subprocess.run(
+        [sys.executable, "-m", "kernelkit", "bench", ECHO, *SHORT, "--no-floor", "--no-footprint", "--json",
+         "--clients", "0", "--stream-cell", f"{ECHO}=print({{size}})"],
+        capture_output=True, text=True, timeout=240,
+    )
+    echo = json.loads(proc.stdout)["kernels"][ECHO]
+    assert proc.returncode == 1 and echo["ok"] is False
+    assert echo["error"] == "stream: BenchError: stream sent 13 of 200000 characters"
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--cell", "no-equals-sign", "--cell takes KERNEL=CODE, not 'no-equals-sign'"),
+    ("--cell", f"{ECHO}=", f"--cell takes KERNEL=CODE, not '{ECHO}='"),
+    ("--stream-cell", "other-kernel={payload}", "--stream-cell other-kernel=...: other-kernel is not among"),
+])
+def test_bad_cell_options(option: str, value: str, message: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "kernelkit", "bench", ECHO, option, value],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr

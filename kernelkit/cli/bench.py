@@ -35,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--requests", type=int, default=2000, metavar="N", help="pipelined requests in all (default 2000)")
     parser.add_argument("--python-starts", type=int, default=None, metavar="N",
                         help="`python -c pass` / `import zmq` runs (default: as --starts)")
+    parser.add_argument("--cell", action="append", default=[], metavar="KERNEL=CODE",
+                        help="the trivial cell for KERNEL (default `x`, which echo kernels echo; its reply must be ok, "
+                        "so a language kernel needs e.g. 'python3=print(\"x\")'); repeatable")
+    parser.add_argument("--stream-cell", action="append", default=[], metavar="KERNEL=CODE",
+                        help="the stream cell for KERNEL, which must output the same text as an echo kernel echoes: "
+                        "{payload} is that text, {line} its 79-character line, {size} its length; default {payload}, "
+                        "e.g. 'bash=yes \"{line}\" | head -c {size}'; repeatable")
     parser.add_argument("--no-floor", action="store_true", help="leave out the bare pyzmq floor kernel")
     parser.add_argument("--no-footprint", action="store_true", help="skip the installed-size walk")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds a kernel gets per step")
@@ -54,6 +61,17 @@ def run(args: argparse.Namespace) -> int:
     kernels = list(dict.fromkeys(args.kernels)) or sorted(KernelSpecManager().find_kernel_specs())
     if not kernels:
         return fail("no kernelspecs installed: name kernels to benchmark, or install some (kernelkit list)")
+    cells: dict[str, dict[str, str]] = {}
+    for option in ("cell", "stream_cell"):
+        cells[option] = {}
+        for value in getattr(args, option):
+            name, sep, code = value.partition("=")
+            flag = "--" + option.replace("_", "-")
+            if not sep or not name or not code:
+                return fail(f"{flag} takes KERNEL=CODE, not {value!r}", 2)
+            if name not in kernels:
+                return fail(f"{flag} {name}=...: {name} is not among the kernels benchmarked", 2)
+            cells[option][name] = code
     tty = sys.stderr.isatty()
 
     def progress(text: str) -> None:
@@ -69,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
             kernels, starts=args.starts, cells=args.cells, warmup=args.warmup, stream_mb=args.stream_mb,
             stream_reps=args.stream_reps, clients=args.clients, pipeline_requests=args.requests,
             python_starts=args.python_starts, footprint=not args.no_footprint, timeout=args.timeout,
-            progress=progress, kernel_dirs=extra_dirs,
+            progress=progress, kernel_dirs=extra_dirs, cells_by_kernel=cells["cell"],
+            stream_cells=cells["stream_cell"],
         )
     if tty and not args.quiet:
         print(file=sys.stderr)
