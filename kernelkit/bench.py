@@ -242,17 +242,41 @@ class Running:
         return _tree_cpu(self.pid)
 
     def connect_iopub(self, timeout: float = 30.0) -> None:
-        """Until a request's idle status arrives: the SUB socket misses what is sent before it connects."""
-        assert self.client is not None
+        """Until iopub is subscribed: the SUB socket misses what is sent before it connects.
+
+        Sends kernel_info_requests until one's reply has arrived together with its idle status,
+        or after an ``iopub_welcome`` (protocol 5.5: sent once the subscription is live; some
+        kernels, e.g. async-kernel at times, publish no status for kernel_info_request).
+        """
+        client = self.client
+        assert client is not None
         deadline = time.perf_counter() + timeout
+        poller = zmq.Poller()
+        poller.register(client.shell, zmq.POLLIN)
+        poller.register(client.iopub, zmq.POLLIN)
+        welcomed = False
         while True:
-            msg_id = self.client.send(self.client.shell, "kernel_info_request", {})
-            try:
-                self.client.wait(msg_id, self.client.shell, timeout=0.25, alive=self.alive)
+            msg_id = client.send(client.shell, "kernel_info_request", {})
+            replied = idle = False
+            until = min(deadline, time.perf_counter() + 0.25)
+            while time.perf_counter() < until and not (replied and (idle or welcomed)):
+                for sock, _ in poller.poll(max(0.0, until - time.perf_counter()) * 1000):
+                    msg = client.recv(sock)
+                    if msg is None:
+                        continue
+                    mine = msg["parent_header"].get("msg_id") == msg_id
+                    if sock is client.shell:
+                        replied = replied or mine
+                    elif msg["msg_type"] == "iopub_welcome":
+                        welcomed = True
+                    elif mine and msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                        idle = True
+            if replied and (idle or welcomed):
                 return
-            except BenchError:
-                if not self.alive() or time.perf_counter() > deadline:
-                    raise
+            if not self.alive():
+                raise BenchError("the kernel process exited")
+            if time.perf_counter() >= deadline:
+                raise BenchError(f"iopub not subscribed within {timeout:.0f} s (no idle status, no iopub_welcome)")
 
     def execute(self, code: str, timeout: float = 60.0) -> tuple[float, dict[str, Any], list[dict[str, Any]]]:
         """Seconds from send to reply + idle, the reply, and the iopub messages of the cell."""
@@ -524,7 +548,8 @@ def run(
                 kernel.connect_iopub(timeout)
             except Exception as exc:  # noqa: BLE001
                 fail(name, "start", exc)
-                running.pop(name, None)
+                if name in running:
+                    running.pop(name).stop()
         time.sleep(1.0)  # let start-up work (imports, threads) settle before reading RSS
         for name, kernel in running.items():
             results[name]["rss_idle_mb"] = kernel.rss() / MB
