@@ -171,7 +171,10 @@ def ratio(value: float | None, base: float | None) -> str:
 
 
 def table(results: dict) -> str:
-    """Markdown: one row per kernel, ratios against the floor (RSS: against echo-ipykernel)."""
+    """Markdown: one row per kernel, ratios against the floor (RSS: against echo-ipykernel).
+
+    A kernel that failed at a step shows the figures measured before it.
+    """
     from kernelkit.bench import FLOOR_KERNEL, figure
 
     kernels = results["kernels"]
@@ -189,15 +192,13 @@ def table(results: dict) -> str:
     )
     lines = ["| kernel | " + " | ".join(c[0] for c in cols) + " |", "|---|" + "---:|" * len(cols)]
     for name, entry in kernels.items():
-        if not entry["ok"]:
-            lines.append(f"| {name} | " + " | ".join("failed" if i == 0 else "" for i in range(len(cols))) + " |")
-            continue
+        label = name if entry["ok"] else f"{name} (failed at {(entry['error'] or '?').split(':')[0]})"
         cells = []
         for _, path, base, fmt in cols:
             value = figure(entry, path)
             ref = figure(base, path) if base and base is not entry else None
             cells.append("-" if value is None else fmt.format(value) + ratio(value, ref))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     py = results.get("python_start_ms", {})
     if py:
         lines.append("")
