@@ -6,7 +6,6 @@ that socket's lock. Messages are frames to this module: it knows no JSON.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -15,9 +14,9 @@ from typing import Any
 
 import zmq
 
+from .log import log
 from .wire import Frame
 
-log = logging.getLogger("kernelkit")
 
 # Plain ints: pyzmq's constants are enum members, and ``SNDMORE | flags`` or
 # ``EVENTS & POLLIN`` on them costs microseconds per frame in Python 3.11's enum module.

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .log import log
 from .wire import Message, new_msg_id
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-log = logging.getLogger("kernelkit")
 
 MsgCallback = Callable[[Message], None]
 

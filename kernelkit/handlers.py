@@ -11,21 +11,18 @@ from __future__ import annotations
 import builtins
 import functools
 import getpass
-import logging
 import threading
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
+from .log import log
 from .wire import Message
 
 if TYPE_CHECKING:
     from .channels import Channel
     from .kernel import Kernel
-
-log = logging.getLogger("kernelkit")
 
 
 class Request:
@@ -74,12 +71,18 @@ def reply(kernel: Kernel, request: Request, content: dict[str, Any], metadata: d
     )
 
 
+def _format_exception(exc: BaseException) -> list[str]:
+    import traceback  # only once something has failed: it costs start-up time
+
+    return traceback.format_exception(exc)
+
+
 def error_content(exc: BaseException) -> dict[str, Any]:
     return {
         "status": "error",
         "ename": type(exc).__name__,
         "evalue": str(exc),
-        "traceback": traceback.format_exception(exc),
+        "traceback": _format_exception(exc),
     }
 
 

@@ -8,14 +8,13 @@ sections (sends) until they end.
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-log = logging.getLogger("kernelkit")
+from .log import log
 
 
 class InterruptGate:

@@ -7,15 +7,17 @@ hook, plain or ``async def``), then start it with ``MyKernel.launch()``. Kernels
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .comms import CommManager
+from .log import log as kernelkit_log
 from .wire import PROTOCOL_VERSION, Frame, Message
 
 if TYPE_CHECKING:
+    import logging
+
     from .channels import Channel
     from .server import KernelServer
     from .session import Session
@@ -59,7 +61,6 @@ class Kernel:
     def __init__(self, **kwargs: Any) -> None:
         """Accepts and ignores ipykernel's traitlets keyword arguments (``parent``, ``log``...)."""
         self.execution_count = 0
-        self.log = logging.getLogger("kernelkit")
         self.comm_manager = CommManager(self)
         self._parents: dict[str, tuple[list[bytes], Message]] = {}
         self._allow_stdin = False
@@ -70,6 +71,15 @@ class Kernel:
         from .launch import launch
 
         launch(cls, argv)
+
+    @property
+    def log(self) -> logging.Logger:
+        """A ``logging.Logger``, as ipykernel's ``self.log`` (created on first use: logging is slow to import)."""
+        return self.__dict__.get("_log") or kernelkit_log.logger
+
+    @log.setter
+    def log(self, logger: logging.Logger) -> None:
+        self.__dict__["_log"] = logger
 
     # ---- hooks -------------------------------------------------------------------------
 

@@ -8,13 +8,13 @@ so ipykernel-era kernel.json files keep working.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .log import log
 from . import connection
 from .connection import ConnectionFileError, ConnectionInfo
 from .server import KernelServer, KernelStartError
@@ -22,7 +22,6 @@ from .server import KernelServer, KernelStartError
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-log = logging.getLogger("kernelkit")
 
 
 def kernel_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -53,14 +52,8 @@ def parse_kernel_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def configure_logging(level: str) -> None:
-    """Log to the real stderr (user code's stderr is redirected to the frontend)."""
-    logger = logging.getLogger("kernelkit")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.__stderr__)
-        handler.setFormatter(logging.Formatter("[kernelkit %(levelname)s] %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
+    """Set kernelkit's log level; the logger itself is created when first used."""
+    log.set_level(level)
 
 
 def _parent_pid(args: argparse.Namespace) -> int | None:

@@ -12,7 +12,6 @@ Every request is wrapped in ``status: busy`` / ``status: idle`` with the request
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from .log import log
 from . import handlers
 from .channels import Channel, Heartbeat, IOPubChannel
 from .connection import ConnectionInfo
@@ -33,7 +33,6 @@ from .wire import Frame, Message, WireError
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-log = logging.getLogger("kernelkit")
 
 SHUTDOWN_GRACE = 1.0  # seconds a running cell gets to finish before a shutdown interrupts it
 SHUTDOWN_DEADLINE = 5.0  # seconds after which a kernel that cannot stop exits anyway
