@@ -17,7 +17,6 @@ not imported by ``import kernelkit``.
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import platform
@@ -31,8 +30,9 @@ from typing import Any
 
 import zmq
 
+from .wire import DELIMITER as DELIM, Signer
+
 MB = 1_000_000
-DELIM = b"<IDS|MSG>"
 Progress = Callable[[str], None]
 #: Name of the floor kernel's kernelspec: :mod:`kernelkit.floor_kernel`, bare pyzmq, no kernel logic.
 FLOOR_KERNEL = "kernelkit-floor"
@@ -65,8 +65,7 @@ class RawClient:
 
     def __init__(self, info: dict[str, Any], context: zmq.Context, shells: int = 1, reconnect_ms: int = 1) -> None:
         key = info["key"]
-        self._keyed = hmac.new(key.encode() if isinstance(key, str) else key, digestmod=info["signature_scheme"][5:])
-        self._signing = bool(key)
+        self._signer = Signer(key, info["signature_scheme"])
         self.session = os.urandom(16).hex()
         self._info = info
         self._sockets: list[zmq.Socket] = []
@@ -95,14 +94,6 @@ class RawClient:
         for sock in self._sockets:
             sock.close(linger=0)
 
-    def _sign(self, parts: Sequence[Any]) -> bytes:
-        if not self._signing:
-            return b""
-        mac = self._keyed.copy()
-        for part in parts:
-            mac.update(part)
-        return mac.hexdigest().encode()
-
     def build(self, msg_type: str, content: dict[str, Any]) -> tuple[str, list[bytes]]:
         """``(msg_id, frames)`` of a signed request, ready to send on a DEALER socket."""
         msg_id = os.urandom(16).hex()
@@ -111,7 +102,7 @@ class RawClient:
             "date": datetime.now(timezone.utc).isoformat(), "version": "5.5",
         }).encode()
         parts = [header, b"{}", b"{}", self._dumps(content).encode()]
-        return msg_id, [DELIM, self._sign(parts), *parts]
+        return msg_id, [DELIM, self._signer.sign(parts), *parts]
 
     def send(self, sock: zmq.Socket, msg_type: str, content: dict[str, Any]) -> str:
         msg_id, frames = self.build(msg_type, content)
@@ -123,7 +114,7 @@ class RawClient:
         frames = sock.recv_multipart(copy=False)
         i = next(i for i, f in enumerate(frames) if f.bytes == DELIM)
         parts = [f.buffer for f in frames[i + 2 : i + 6]]
-        if self._signing and not hmac.compare_digest(frames[i + 1].bytes, self._sign(parts)):
+        if not self._signer.verify(frames[i + 1].bytes, parts):
             return None
         # `or {}`: some kernels (xeus-python) send a null parent header, e.g. on status messages
         header, parent, _, content = (json.loads(bytes(p)) or {} for p in parts)

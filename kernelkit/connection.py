@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .wire import new_key
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 LOCALHOST = "127.0.0.1"
@@ -117,7 +119,8 @@ class ConnectionInfo:
 def load(path: str | os.PathLike[str]) -> ConnectionInfo:
     """Read a connection file, with errors that say which file and what is wrong."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:  # not pathlib: a kernel's start-up need not import it
+            text = handle.read()
     except FileNotFoundError:
         raise ConnectionFileError(f"connection file {path} does not exist") from None
     except OSError as exc:
@@ -140,7 +143,8 @@ def load(path: str | os.PathLike[str]) -> ConnectionInfo:
 
 def write(info: ConnectionInfo, path: str | os.PathLike[str]) -> Path:
     """Write atomically, readable by the owner only; the folder is created 0700."""
-    import tempfile  # lazily, as socket below: a kernel given a connection file needs neither
+    import tempfile  # lazily, as socket and pathlib: a kernel given a connection file needs none
+    from pathlib import Path
 
     path = Path(path)
     if not path.parent.exists():
@@ -176,6 +180,8 @@ def free_tcp_ports(count: int, ip: str = LOCALHOST) -> list[int]:
 
 def runtime_path(name: str) -> Path:
     """Where kernelkit puts connection files it creates: the Jupyter runtime dir."""
+    from pathlib import Path
+
     from jupyter_core.paths import jupyter_runtime_dir
 
     return Path(jupyter_runtime_dir()) / name

@@ -8,10 +8,10 @@ so ipykernel-era kernel.json files keep working.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .log import log
@@ -41,7 +41,7 @@ def kernel_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def parse_kernel_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = kernel_arguments(argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description="Run a Jupyter kernel."))
+    parser = kernel_arguments(argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]), description="Run a Jupyter kernel."))
     args, unknown = parser.parse_known_args(argv)
     ignored = [a for a in unknown if a.startswith("--") and "." in a.split("=", 1)[0]]
     if len(ignored) != len(unknown):
@@ -77,8 +77,8 @@ def launch(kernel_class: type[Kernel], argv: Sequence[str] | None = None) -> Non
 
 
 def serve(kernel_class: type[Kernel], args: argparse.Namespace) -> None:
-    path = Path(args.connection_file) if args.connection_file else None
-    if path is not None and path.exists():
+    path: str | os.PathLike[str] | None = args.connection_file
+    if path is not None and os.path.exists(path):
         info, created = connection.load(path), False
     else:
         info, created = ConnectionInfo(), True
@@ -104,4 +104,5 @@ def serve(kernel_class: type[Kernel], args: argparse.Namespace) -> None:
         server.serve_forever()
     finally:
         if created:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
