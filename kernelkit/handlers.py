@@ -26,26 +26,15 @@ if TYPE_CHECKING:
 
 
 class Request:
-    """A parsed request and the channel and identities to answer on.
+    """A parsed request and the channel and identities to answer on (a plain class: importing
+    ``dataclasses``, and through it ``inspect``, costs a kernel's start-up milliseconds)."""
 
-    A plain class with a dataclass's constructor, ``==`` and ``repr``: importing
-    ``dataclasses`` (and, through it, ``inspect``) costs a kernel's start-up milliseconds.
-    """
-
-    __hash__ = None  # type: ignore[assignment]
+    __slots__ = ("channel", "idents", "msg")
 
     def __init__(self, channel: Channel, idents: list[bytes], msg: Message) -> None:
         self.channel = channel
         self.idents = idents
         self.msg = msg
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.channel, self.idents, self.msg) == (other.channel, other.idents, other.msg)  # type: ignore[attr-defined]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(channel={self.channel!r}, idents={self.idents!r}, msg={self.msg!r})"
 
     @property
     def msg_type(self) -> str:

@@ -20,19 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from .log import log
 from . import handlers
 from .channels import Channel, Heartbeat, IOPubChannel
 from .connection import ConnectionInfo
 from .handlers import Request
 from .interrupts import InterruptGate
+from .log import log
 from .session import Session
 from .streams import OutStream
 from .wire import Frame, Message, WireError
 
 if TYPE_CHECKING:
     from .kernel import Kernel
-
 
 SHUTDOWN_GRACE = 1.0  # seconds a running cell gets to finish before a shutdown interrupts it
 SHUTDOWN_DEADLINE = 5.0  # seconds after which a kernel that cannot stop exits anyway
