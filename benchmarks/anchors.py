@@ -50,7 +50,7 @@ BASE = ["jupyter_client", "psutil", "matplotlib"]
 # busy, execute_input, stream, execute_reply, idle. `x` alone would be a NameError in Python
 # and "command not found" in bash (an error reply, and the bench requires ok).
 PY_CELL = 'print("x")'
-# The stream cell outputs the same 10 MB as an echo kernel echoes (kernelkit.bench.stream_cell).
+# The stream cell outputs the same 10 MB as an echo kernel echoes (kernelkit.tools.bench.stream_cell).
 # A language kernel prints it from a short cell; the echo kernels also receive the 10 MB as input,
 # so they do more work for the same figure. bash_kernel feeds a cell to bash line by line through
 # a pty, waiting for a prompt after each line: a 10 MB heredoc would measure that, not the stream.
@@ -175,7 +175,7 @@ def table(results: dict) -> str:
 
     A kernel that failed at a step shows the figures measured before it.
     """
-    from kernelkit.bench import FLOOR_KERNEL, figure
+    from kernelkit.tools.bench import FLOOR_KERNEL, figure
 
     kernels = results["kernels"]
     floor, ipk = kernels.get(FLOOR_KERNEL, {}), kernels.get("echo-ipykernel", {})

@@ -3,7 +3,7 @@
     python benchmarks/compare.py [--quick] [--json FILE]
 
 Runs in an isolated, temporary Jupyter path with three kernelspecs, through jupyter_client,
-with the kernels interleaved round-robin (measuring code: :mod:`kernelkit.bench`). Prints the
+with the kernels interleaved round-robin (measuring code: :mod:`kernelkit.tools.bench`). Prints the
 figures, their ratios to the floor (RSS: to ipykernel), and the targets, pass or fail.
 Exits 1 when a target fails.
 """
@@ -59,7 +59,7 @@ def imported_at_start() -> list[str]:
 
 
 def check_targets(results: dict) -> list[tuple[str, float | None, bool]]:
-    from kernelkit.bench import figure
+    from kernelkit.tools.bench import figure
 
     kernels = results["kernels"]
     checks = []
@@ -84,7 +84,7 @@ def main() -> int:
     import kernelkit
 
     subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(kernelkit.__file__)], check=True)
-    from kernelkit.bench import format_table, run
+    from kernelkit.tools.bench import format_table, run
 
     counts = (dict(starts=3, cells=150, warmup=30, stream_reps=2, pipeline_requests=400) if args.quick
               else dict(starts=9, cells=1000, warmup=200, stream_reps=5, pipeline_requests=2000))

@@ -1,1 +1,1 @@
-../kernelkit/floor_kernel.py
+../kernelkit/tools/bench/floor_kernel.py

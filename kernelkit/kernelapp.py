@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .kernel import Kernel
-from .launch import launch
+from kernelkit.kernel.base import Kernel
+from kernelkit.kernel.app import launch
 
 
 class IPKernelApp:

@@ -12,8 +12,8 @@ import zmq
 
 from conftest import CALC
 from helpers import start_kernel, stop_kernel
-from kernelkit.session import Session
-from kernelkit.wire import DELIMITER
+from kernelkit.protocol.session import Session
+from kernelkit.protocol.wire import DELIMITER
 
 WAIT = 20_000  # ms for any expected message
 QUIET = 700  # ms during which a dropped message must produce no reply

@@ -116,7 +116,7 @@ def test_cells_per_kernel_for_language_kernels() -> None:
 
 
 def test_stream_cell_must_send_the_echoed_text() -> None:
-    from kernelkit.bench import big_code, stream_cell
+    from kernelkit.tools.bench import big_code, stream_cell
 
     assert stream_cell("{payload}", 1000) == big_code(1000)
     assert stream_cell('yes "{line}" | head -c {size}', 1000) == (

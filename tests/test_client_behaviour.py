@@ -628,7 +628,7 @@ def _wait_kernel_ready(connection_file: str) -> None:
 
 
 def test_iopub_welcome_reaches_a_subscriber_joining_while_a_cell_runs(sleepy) -> None:
-    from kernelkit.session import Session
+    from kernelkit.protocol.session import Session
 
     km, kc = sleepy
     msg_id = kc.execute("2")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit import doctor, kernelspec
+from kernelkit.tools import doctor, kernelspecs as kernelspec
 from kernelspec_fixtures import Jupyter, assert_clean_error, jupyter, kk  # noqa: F401  (fixture)
 
 CONN = "{connection_file}"

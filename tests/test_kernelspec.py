@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import kernelkit
-from kernelkit import kernelspec
+from kernelkit.tools import kernelspecs as kernelspec
 from kernelkit.kernels.echo import EchoKernel
-from kernelkit.kernelspec import InvalidName, KernelSpecError, KernelSpecExists, NoSuchKernel, NotWritable
+from kernelkit.tools.kernelspecs import InvalidName, KernelSpecError, KernelSpecExists, NoSuchKernel, NotWritable
 from kernelspec_fixtures import Jupyter, jupyter  # noqa: F401  (fixture)
 
 GOOD = {"argv": [sys.executable, "-m", "kernelkit.kernels.echo", "-f", "{connection_file}"],

@@ -74,7 +74,7 @@ def test_run_binds_loopback_only(tmp_path: Path) -> None:
     [
         ("no_such_module_xyz", "no module named 'no_such_module_xyz'"),
         ("kernelkit.kernels.echo:Nope", "no Kernel subclass named 'Nope'"),
-        ("kernelkit.wire", "defines 0 Kernel subclasses"),
+        ("kernelkit.protocol.wire", "defines 0 Kernel subclasses"),
         ("/nonexistent/kernel.py", "does not exist"),
     ],
 )

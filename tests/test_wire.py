@@ -1,4 +1,4 @@
-"""Pure tests on bytes for kernelkit.wire and kernelkit.connection: no sockets, no processes."""
+"""Pure tests on bytes for kernelkit.protocol.wire and kernelkit.transport.connection: no sockets, no processes."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernelkit import connection, wire
-from kernelkit.connection import ConnectionFileError, ConnectionInfo
-from kernelkit.wire import DELIMITER, ReplayGuard, Signer, WireError
+from kernelkit.protocol import wire
+from kernelkit.transport import connection
+from kernelkit.transport.connection import ConnectionFileError, ConnectionInfo
+from kernelkit.protocol.wire import DELIMITER, ReplayGuard, Signer, WireError
 
 KEY = b"0123456789abcdef-secret"
 

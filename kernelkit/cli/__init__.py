@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .._version import __version__
+from kernelkit._version import __version__
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
 COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench")

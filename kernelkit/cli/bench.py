@@ -1,4 +1,4 @@
-"""``kernelkit bench [KERNEL...]``: benchmark installed kernels side by side (see :mod:`kernelkit.bench`)."""
+"""``kernelkit bench [KERNEL...]``: benchmark installed kernels side by side (see :mod:`kernelkit.tools.bench`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import EXIT_FAILURE, EXIT_OK, fail
+from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from .. import bench
+        from kernelkit import bench
         from jupyter_client.kernelspec import KernelSpecManager
     except ImportError as exc:
         return fail(f"{exc.name or exc} is missing: install the bench extra: pip install 'kernelkit[bench]'")

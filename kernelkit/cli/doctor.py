@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from .. import kernelspec
-from ..doctor import ERROR, OK, START_TIMEOUT, WARN, Report, diagnose_all
-from . import EXIT_FAILURE, EXIT_OK, fail
+from kernelkit.tools import kernelspecs as kernelspec
+from kernelkit.tools.doctor import ERROR, OK, START_TIMEOUT, WARN, Report, diagnose_all
+from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
 
 _MARK = {OK: "ok   ", WARN: "warn ", ERROR: "ERROR"}
 

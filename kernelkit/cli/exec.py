@@ -12,9 +12,9 @@ import json
 import sys
 from typing import Any
 
-from ..client import KernelDiedError, KernelProcess
-from ..wire import Message
-from . import fail
+from kernelkit.tools.client import KernelDiedError, KernelProcess
+from kernelkit.protocol.wire import Message
+from kernelkit.cli import fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +50,7 @@ def _ask(prompt: str, password: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..kernelspec import NoSuchKernel, get
+    from kernelkit.tools.kernelspecs import NoSuchKernel, get
 
     try:
         spec = get(args.kernel)

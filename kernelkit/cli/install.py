@@ -7,9 +7,9 @@ import json
 import os
 import sys
 
-from ..installer import install, parse_env, parse_metadata
-from ..kernelspec import KernelSpecError
-from . import fail
+from kernelkit.tools.installer import install, parse_env, parse_metadata
+from kernelkit.tools.kernelspecs import KernelSpecError
+from kernelkit.cli import fail
 
 LOCATION_HELP = (
     "Where to install (default --user: always writable, and seen by every Jupyter you run, whatever "

@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from .. import kernelspec, probe
-from ..kernelspec import KernelSpec
+from kernelkit.tools import kernelspecs as kernelspec, probe
+from kernelkit.tools.kernelspecs import KernelSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

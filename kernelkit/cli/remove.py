@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import kernelspec
-from ..kernelspec import KernelSpecError
-from . import EXIT_FAILURE, EXIT_OK, fail
+from kernelkit.tools import kernelspecs as kernelspec
+from kernelkit.tools.kernelspecs import KernelSpecError
+from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..launch import kernel_arguments, launch
-from ..targets import TargetError, resolve_target
+from kernelkit.kernel.app import kernel_arguments, launch
+from kernelkit.tools.targets import TargetError, resolve_target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -78,7 +78,7 @@ def _install(kernel: FrontendKernel) -> None:
     spec = {"argv": list(kernel.argv), "display_name": kernel.display_name,
             "language": "python" if kernel.python else "text"}
     try:
-        from kernelkit import kernelspec
+        from kernelkit.tools import kernelspecs as kernelspec
     except ImportError:  # before the kernelspec module existed: write kernel.json by hand
         folder = Path(os.environ["JUPYTER_PATH"]).joinpath("kernels", kernel.name)
         folder.mkdir(parents=True, exist_ok=True)

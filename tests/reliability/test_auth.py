@@ -20,7 +20,7 @@ from conftest import JUPYTER_RUNTIME_DIR
 from helpers import running_kernel, wait_pid_gone
 from relhelpers import ENV, PYTHON, RK, RawClient
 
-from kernelkit import wire
+from kernelkit.protocol import wire
 
 
 def touch(client: RawClient, path: Path) -> tuple[str, list[bytes]]:

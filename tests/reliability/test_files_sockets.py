@@ -18,7 +18,7 @@ from conftest import JUPYTER_RUNTIME_DIR
 from helpers import kernel_pid, running_kernel
 from relhelpers import ENV, PYTHON, RK, RawClient
 
-from kernelkit import connection
+from kernelkit.transport import connection
 
 KERNEL = [PYTHON, "-m", "rk_kernel"]
 

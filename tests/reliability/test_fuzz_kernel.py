@@ -19,7 +19,7 @@ from conftest import ECHO
 from helpers import drain, execute, kernel_pid, running_kernel, stdout_text
 from relhelpers import RawClient, rss_mb
 
-from kernelkit.wire import DELIMITER
+from kernelkit.protocol.wire import DELIMITER
 
 TOTAL = 10_000
 BATCH = 100

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jupyter_client.session import Session as JupyterSession
 
-from kernelkit import wire
-from kernelkit.wire import DELIMITER, ReplayGuard, Signer, WireError
+from kernelkit.protocol import wire
+from kernelkit.protocol.wire import DELIMITER, ReplayGuard, Signer, WireError
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -26,7 +26,7 @@ _PYTHON_NAME = re.compile(r"^(python|pypy)(\d+(\.\d+)?)?[mtd]?(\.exe)?$", re.IGN
 _DESCRIBE = r"""
 import json, sys
 try:
-    from kernelkit.targets import TargetError, resolve_target
+    from kernelkit.tools.targets import TargetError, resolve_target
 except ImportError as exc:
     print(json.dumps({"error": f"{type(exc).__name__}: {exc}", "missing": getattr(exc, "name", None)}))
     raise SystemExit(0)

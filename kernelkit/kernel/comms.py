@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .log import log
-from .wire import Message, new_msg_id
+from kernelkit._log import log
+from kernelkit.protocol.wire import Message, new_msg_id
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from kernelkit.kernel.base import Kernel
 
 
 MsgCallback = Callable[[Message], None]

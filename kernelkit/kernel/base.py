@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .comms import CommManager
-from .log import log as kernelkit_log
-from .wire import PROTOCOL_VERSION, Frame, Message
+from kernelkit._version import __version__
+from kernelkit.kernel.comms import CommManager
+from kernelkit._log import log as kernelkit_log
+from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
 
 if TYPE_CHECKING:
     import logging
 
-    from .channels import Channel
-    from .server import KernelServer
-    from .session import Session
+    from kernelkit.transport.channels import Channel
+    from kernelkit.transport.server import KernelServer
+    from kernelkit.protocol.session import Session
 
 
 class StdinNotImplementedError(NotImplementedError):
@@ -68,7 +68,7 @@ class Kernel:
     @classmethod
     def launch(cls, argv: Sequence[str] | None = None) -> None:
         """Run this kernel as a process (``-f CONNECTION_FILE`` as in kernel.json ``argv``)."""
-        from .launch import launch
+        from kernelkit.kernel.app import launch
 
         launch(cls, argv)
 

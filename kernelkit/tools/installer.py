@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import kernelspec, probe
-from .kernelspec import InvalidKernelSpec, KernelSpecError
+from kernelkit.tools import kernelspecs as kernelspec, probe
+from kernelkit.tools.kernelspecs import InvalidKernelSpec, KernelSpecError
 
 @dataclass
 class InstallResult:
@@ -138,7 +138,7 @@ def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tupl
             "give the path to its .py file, or choose another --python"
         ) from None
     kernel_json: dict[str, Any] = {
-        "argv": [python, "-m", "kernelkit", "run", info.spec, "-f", "{connection_file}"],
+        "argv": [python, "-m", "kernelkit_launcher", info.spec, "-f", "{connection_file}"],
         "display_name": info.implementation or info.qualname,
         "language": info.language or "text",
         "interrupt_mode": "signal",

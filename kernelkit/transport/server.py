@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from . import handlers
-from .channels import Channel, Heartbeat, IOPubChannel
-from .connection import ConnectionInfo
-from .handlers import Request
-from .interrupts import InterruptGate
-from .log import log
-from .session import Session
-from .streams import OutStream
-from .wire import Frame, Message, WireError
+from kernelkit.kernel import handlers
+from kernelkit.transport.channels import Channel, Heartbeat, IOPubChannel
+from kernelkit.transport.connection import ConnectionInfo
+from kernelkit.kernel.handlers import Request
+from kernelkit.transport.interrupts import InterruptGate
+from kernelkit._log import log
+from kernelkit.protocol.session import Session
+from kernelkit.transport.streams import OutStream
+from kernelkit.protocol.wire import Frame, Message, WireError
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from kernelkit.kernel.base import Kernel
 
 SHUTDOWN_GRACE = 1.0  # seconds a running cell gets to finish before a shutdown interrupts it
 SHUTDOWN_DEADLINE = 5.0  # seconds after which a kernel that cannot stop exits anyway

@@ -17,12 +17,12 @@ from contextlib import contextmanager, suppress
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
-from .log import log
-from .wire import Message
+from kernelkit._log import log
+from kernelkit.protocol.wire import Message
 
 if TYPE_CHECKING:
-    from .channels import Channel
-    from .kernel import Kernel
+    from kernelkit.transport.channels import Channel
+    from kernelkit.kernel.base import Kernel
 
 
 class Request:

@@ -1,7 +1,7 @@
 """A signing identity for one side of a connection, with jupyter_client's ``Session`` API.
 
 Kernels written for ipykernel call ``self.session.send(stream, msg_type, content, parent)``;
-this class keeps that call working on top of the pure functions in :mod:`kernelkit.wire`.
+this class keeps that call working on top of the pure functions in :mod:`kernelkit.protocol.wire`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from . import wire
-from .wire import Frame, Message
+from kernelkit.protocol import wire
+from kernelkit.protocol.wire import Frame, Message
 
 
 class Sendable(Protocol):
@@ -113,7 +113,7 @@ class Session:
         return wire.serialize(msg, self.signer, idents, packed)
 
     def deserialize(self, frames: Sequence[Frame]) -> tuple[list[bytes], Message]:
-        """Authenticate and parse; raises :class:`kernelkit.wire.WireError`."""
+        """Authenticate and parse; raises :class:`kernelkit.protocol.wire.WireError`."""
         return wire.deserialize(frames, self.signer, self.replay)
 
     def send(

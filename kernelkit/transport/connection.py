@@ -10,7 +10,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from .wire import new_key
+from kernelkit.protocol.wire import new_key
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -14,8 +14,8 @@ from typing import Any
 
 import zmq
 
-from .log import log
-from .wire import Frame
+from kernelkit._log import log
+from kernelkit.protocol.wire import Frame
 
 
 # Plain ints: pyzmq's constants are enum members, and ``SNDMORE | flags`` or

@@ -14,13 +14,13 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .log import log
-from . import connection
-from .connection import ConnectionFileError, ConnectionInfo
-from .server import KernelServer, KernelStartError
+from kernelkit._log import log
+from kernelkit.transport import connection
+from kernelkit.transport.connection import ConnectionFileError, ConnectionInfo
+from kernelkit.transport.server import KernelServer, KernelStartError
 
 if TYPE_CHECKING:
-    from .kernel import Kernel
+    from kernelkit.kernel.base import Kernel
 
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from .kernel import Kernel
+from kernelkit.kernel.base import Kernel
 
 
 class TargetError(ValueError):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from .log import log
+from kernelkit._log import log
 
 
 class InterruptGate:

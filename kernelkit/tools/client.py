@@ -17,10 +17,10 @@ from typing import Any
 
 import zmq
 
-from . import connection
-from .connection import ConnectionInfo
-from .session import Session
-from .wire import Message, WireError
+from kernelkit.transport import connection
+from kernelkit.transport.connection import ConnectionInfo
+from kernelkit.protocol.session import Session
+from kernelkit.protocol.wire import Message, WireError
 
 
 class KernelDiedError(RuntimeError):

@@ -30,7 +30,7 @@ from typing import Any
 
 import zmq
 
-from .wire import DELIMITER as DELIM, Signer
+from kernelkit.protocol.wire import DELIMITER as DELIM, Signer
 
 MB = 1_000_000
 Progress = Callable[[str], None]

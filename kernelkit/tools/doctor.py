@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import kernelspec, probe
-from .client import KernelDiedError, KernelProcess
-from .kernelspec import KernelSpec
+from kernelkit.tools import kernelspecs as kernelspec, probe
+from kernelkit.tools.client import KernelDiedError, KernelProcess
+from kernelkit.tools.kernelspecs import KernelSpec
 
 OK, WARN, ERROR = "ok", "warn", "error"
 START_TIMEOUT = 30.0
