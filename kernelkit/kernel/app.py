@@ -40,8 +40,11 @@ def kernel_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def parse_kernel_args(argv: Sequence[str]) -> argparse.Namespace:
+def parse_kernel_args(argv: Sequence[str], kernel_class: type[Kernel] | None = None) -> argparse.Namespace:
+    """The kernel options, plus the kernel class's own (``Kernel.add_arguments``)."""
     parser = kernel_arguments(argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]), description="Run a Jupyter kernel."))
+    if kernel_class is not None:
+        kernel_class.add_arguments(parser.add_argument_group(f"{kernel_class.__name__} options"))
     args, unknown = parser.parse_known_args(argv)
     ignored = [a for a in unknown if a.startswith("--") and "." in a.split("=", 1)[0]]
     if len(ignored) != len(unknown):
@@ -67,7 +70,7 @@ def _parent_pid(args: argparse.Namespace) -> int | None:
 
 def launch(kernel_class: type[Kernel], argv: Sequence[str] | None = None) -> None:
     """Run ``kernel_class`` until it is shut down; exits the process with a clear error on failure."""
-    args = parse_kernel_args(sys.argv[1:] if argv is None else argv)
+    args = parse_kernel_args(sys.argv[1:] if argv is None else argv, kernel_class)
     configure_logging(args.log_level)
     try:
         serve(kernel_class, args)
@@ -94,7 +97,7 @@ def serve(kernel_class: type[Kernel], args: argparse.Namespace) -> None:
         log.warning("this kernel's connection has no key: messages are not signed, so anyone who can "
                     "reach its ports can run code in it")
     unbound = any(info.port(c) == 0 for c in connection.CHANNELS)
-    server = KernelServer(kernel_class, info, parent_pid=_parent_pid(args))
+    server = KernelServer(kernel_class, info, parent_pid=_parent_pid(args), arguments=args)
     server.start()
     if created or unbound:
         connection.write(info, path)

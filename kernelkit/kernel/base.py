@@ -16,6 +16,7 @@ from kernelkit._log import log as kernelkit_log
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
 
 if TYPE_CHECKING:
+    import argparse
     import logging
 
     from kernelkit.transport.channels import Channel
@@ -57,6 +58,8 @@ class Kernel:
     shell_stream: Channel
     control_stream: Channel
     _server: KernelServer | None = None
+    #: This kernel's own command-line options (see :meth:`add_arguments`), parsed.
+    arguments: argparse.Namespace | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         """Accepts and ignores ipykernel's traitlets keyword arguments (``parent``, ``log``...)."""
@@ -71,6 +74,14 @@ class Kernel:
         from kernelkit.kernel.app import launch
 
         launch(cls, argv)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse._ArgumentGroup) -> None:
+        """Declare this kernel's own command-line options (``parser.add_argument(...)``).
+
+        They follow the kernel options in the kernelspec's ``argv`` (``kernelkit install TARGET
+        -- --database FILE``); the parsed values are ``self.arguments`` when ``__init__`` runs.
+        """
 
     @property
     def log(self) -> logging.Logger:

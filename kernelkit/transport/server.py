@@ -53,7 +53,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 class KernelServer:
-    def __init__(self, kernel_class: type[Kernel], info: ConnectionInfo, parent_pid: int | None = None) -> None:
+    def __init__(
+        self, kernel_class: type[Kernel], info: ConnectionInfo, parent_pid: int | None = None, arguments: Any = None
+    ) -> None:
         self.info = info
         self.session = Session(info.key, info.signature_scheme)
         self.interrupts = InterruptGate()
@@ -76,7 +78,7 @@ class KernelServer:
             self.context.destroy(linger=0)
             raise
         self._control_thread = threading.Thread(target=self._control_loop, name="kernelkit-control", daemon=True)
-        self.kernel = self._create_kernel(kernel_class)
+        self.kernel = self._create_kernel(kernel_class, arguments)
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -116,11 +118,12 @@ class KernelServer:
             ) from None
         return sock
 
-    def _create_kernel(self, kernel_class: type[Kernel]) -> Kernel:
+    def _create_kernel(self, kernel_class: type[Kernel], arguments: Any) -> Kernel:
         """Attach the runtime before ``__init__`` so subclass constructors can use ``self.session`` etc."""
         kernel = kernel_class.__new__(kernel_class)
         kernel._server = self
         kernel.session = self.session
+        kernel.arguments = arguments
         kernel.iopub_socket = self.iopub
         kernel.stdin_socket = self.stdin
         kernel.shell_stream = self.shell
