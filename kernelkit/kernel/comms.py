@@ -49,7 +49,11 @@ class Comm:
 
 
 class CommManager:
-    """Targets the frontend may open comms to, and the comms open now."""
+    """Targets the frontend may open comms to, and the comms open now.
+
+    ``comm_open``/``comm_msg``/``comm_close`` take ipykernel's handler arguments
+    ``(stream, ident, msg)``, so they can sit in ``Kernel.shell_handlers`` as in ipykernel.
+    """
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -76,7 +80,7 @@ class CommManager:
             if target_name is None or c.target_name == target_name
         }
 
-    def comm_open(self, msg: Message) -> None:
+    def comm_open(self, stream: Any, ident: Any, msg: Message) -> None:
         content = msg["content"]
         comm_id, target_name = content.get("comm_id"), content.get("target_name")
         target = self.targets.get(target_name)  # type: ignore[arg-type]
@@ -89,14 +93,14 @@ class CommManager:
         self.comms[comm.comm_id] = comm
         target(comm, msg)
 
-    def comm_msg(self, msg: Message) -> None:
+    def comm_msg(self, stream: Any, ident: Any, msg: Message) -> None:
         comm = self.comms.get(msg["content"].get("comm_id"))
         if comm is None:
             log.warning("comm_msg for unknown comm %r", msg["content"].get("comm_id"))
         elif comm._on_msg is not None:
             comm._on_msg(msg)
 
-    def comm_close(self, msg: Message) -> None:
+    def comm_close(self, stream: Any, ident: Any, msg: Message) -> None:
         comm = self.comms.pop(msg["content"].get("comm_id"), None)
         if comm is None:
             return
