@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kernelkit._log import log
 from kernelkit.protocol.wire import Message, new_msg_id
 
-if TYPE_CHECKING:
-    from kernelkit.kernel.base import Kernel
+#: The kernel a comm talks through: anything with ``send_response`` and ``iopub_socket``, and a
+#: ``comm_manager`` (a ``kernelkit.Kernel``; typed loosely so this module does not import it).
+KernelLike = Any
 
 
 MsgCallback = Callable[[Message], None]
 
 
 class Comm:
-    def __init__(self, kernel: Kernel, target_name: str, comm_id: str | None = None) -> None:
+    def __init__(self, kernel: KernelLike, target_name: str, comm_id: str | None = None) -> None:
         self.kernel = kernel
         self.target_name = target_name
         self.comm_id = comm_id or new_msg_id()
@@ -55,7 +56,7 @@ class CommManager:
     ``(stream, ident, msg)``, so they can sit in ``Kernel.shell_handlers`` as in ipykernel.
     """
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: KernelLike) -> None:
         self.kernel = kernel
         self.targets: dict[str, Callable[[Comm, Message], None]] = {}
         self.comms: dict[str, Comm] = {}
