@@ -23,6 +23,7 @@ from helpers import (
     TIMEOUT,
     drain,
     execute,
+    iopub_after_idle,
     iopub_for,
     kernel_pid,
     outputs,
@@ -228,7 +229,8 @@ def test_print_reaches_client_as_stream_before_the_reply(calc) -> None:
     assert stdout_text(msgs, "stderr") == "err!\n"
     streams = [m for m in msgs if m["msg_type"] == "stream"]
     assert all(m["header"]["date"] <= reply["header"]["date"] for m in streams), "a stream was sent after the reply"
-    assert types(msgs)[-1] == "status"
+    assert types(msgs)[0] == "status" and msgs[0]["content"]["execution_state"] == "busy"
+    assert iopub_after_idle(calc, msg_id) == [], "output sent after idle (nbclient would lose it)"
 
 
 def test_print_after_a_long_cell_is_flushed_with_its_own_parent(calc) -> None:
