@@ -141,7 +141,7 @@ def test_run_binds_loopback_only(tmp_path: Path) -> None:
     [
         ("no_such_module_xyz", "no module named 'no_such_module_xyz'"),
         ("kernelkit.kernels.echo:Nope", "no Kernel subclass named 'Nope'"),
-        ("kernelkit.protocol.wire", "defines 0 Kernel subclasses"),
+        ("kernelkit.protocol.wire", "kernelkit.protocol.wire defines no Kernel subclass; define one in it"),
         ("/nonexistent/kernel.py", "does not exist"),
     ],
 )

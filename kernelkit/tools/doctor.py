@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -25,6 +28,87 @@ from kernelkit.tools.kernelspecs import KernelSpec
 OK, WARN, ERROR = "ok", "warn", "error"
 START_TIMEOUT = 30.0
 _STDERR_TAIL = 20
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """The interpreter doctor assumes the frontend's jupyter_client runs on.
+
+    It decides what a bare ``python`` in argv means: jupyter_client's
+    ``KernelManager.format_kernel_cmd`` replaces an ``argv[0]`` of ``python``, ``pythonX`` or
+    ``pythonX.Y`` (X.Y: *its own* version) with its own ``sys.executable``; any other bare name
+    is looked up on the frontend's PATH. Doctor cannot know which Jupyter you will run, so it
+    says which one it assumed and how it chose it.
+    """
+
+    python: str
+    version: tuple[int, int]
+    source: str  # how doctor chose it, e.g. "the Python running kernelkit doctor"
+
+    def substitutes(self, program: str) -> bool:
+        """Whether jupyter_client on this interpreter runs its own interpreter for ``argv[0] == program``."""
+        major, minor = self.version
+        return program in {"python", f"python{major}", f"python{major}.{minor}"}
+
+    def describe(self) -> str:
+        return f"{self.python} (Python {self.version[0]}.{self.version[1]}, {self.source})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"python": self.python, "version": f"{self.version[0]}.{self.version[1]}", "source": self.source}
+
+
+def frontend(python: str | None = None) -> Frontend:
+    """The frontend interpreter to assume: ``python`` if given, else the one behind the ``jupyter``
+    command on PATH (what ``jupyter lab`` / ``notebook`` / ``console`` run on), else the Python
+    running doctor. Raises ProbeError if ``python`` cannot be run."""
+    if python:
+        path = probe.resolve_program(python)
+        if path is None:
+            raise probe.ProbeError(f"--frontend-python {python} is not found or not executable")
+        return Frontend(path, _version_of(path), "given with --frontend-python")
+    jupyter = shutil.which("jupyter")
+    found = _script_interpreter(jupyter) if jupyter else None
+    if found:
+        try:
+            return Frontend(found, _version_of(found), f"the interpreter of {jupyter}, the jupyter command on PATH")
+        except probe.ProbeError:
+            pass
+    return Frontend(sys.executable, (sys.version_info[0], sys.version_info[1]), "the Python running kernelkit doctor")
+
+
+def _version_of(python: str) -> tuple[int, int]:
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        return sys.version_info[0], sys.version_info[1]
+    try:
+        done = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
+                              text=True, timeout=probe.PROBE_TIMEOUT, stdin=subprocess.DEVNULL)
+        major, minor = done.stdout.split()
+        return int(major), int(minor)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        raise probe.ProbeError(f"cannot run {python} to learn its version") from None
+
+
+#: pip's launcher for interpreter paths too long for a ``#!`` line: ``#!/bin/sh`` then ``'''exec' "PY" "$0" "$@"``.
+_PIP_SH_LAUNCHER = re.compile(r"""^'''exec' (?:"([^"]+)"|(\S+)) """)
+
+
+def _script_interpreter(script: str) -> str | None:
+    """The Python a console script runs on, from its ``#!`` line (or pip's ``/bin/sh`` launcher)."""
+    try:
+        with open(script, "rb") as file:
+            lines = file.read(2048).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    if not lines or not lines[0].startswith("#!"):
+        return None
+    words = lines[0][2:].split()
+    if words == ["/bin/sh"] and len(lines) > 1 and (match := _PIP_SH_LAUNCHER.match(lines[1])):
+        words = [match.group(1) or match.group(2)]
+    if len(words) >= 2 and Path(words[0]).name == "env":
+        words = [shutil.which(words[1]) or words[1]]
+    if not words or not probe.is_python(words[0]):
+        return None
+    return probe.resolve_program(words[0])
 
 
 @dataclass
