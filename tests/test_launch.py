@@ -178,6 +178,16 @@ def test_exec_runs_code_through_an_installed_kernel() -> None:
     assert result.stdout == "hello, kernel\n"
 
 
+def test_exec_says_what_a_terminal_cannot_show() -> None:
+    from conftest import CALC
+
+    result = run_cli("exec", CALC, "display({'text/html': '<b>rich</b>', 'image/png': 'iVBORw0KGgo='})",
+                     "display({'text/html': '<b>x</b>', 'text/plain': 'x, in plain text'})")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "x, in plain text\n"
+    assert result.stderr.count("[image/png, text/html output: not shown in a terminal]") == 1, result.stderr
+
+
 def test_exec_json_and_unknown_kernel() -> None:
     import json
 
