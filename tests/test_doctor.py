@@ -67,18 +67,16 @@ def test_seed_folder_installed_by_jupyter_gets_the_folder_fix(jupyter: Jupyter) 
 
 
 def test_ipykernel_python3_and_bash_kernel_pass(jupyter: Jupyter) -> None:
-    pytest.importorskip("ipykernel")
+    """Both are in the test extra: a missing one is a failure, not a skip."""
+    import bash_kernel  # noqa: F401
+    import ipykernel  # noqa: F401
+
     jupyter.write_spec(jupyter.path_kernels, "python3", {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", CONN], "display_name": "Python 3",
         "language": "python", "metadata": {"debugger": True}, "kernel_protocol_version": "5.5"})
-    names = ["python3"]
-    try:
-        import bash_kernel  # noqa: F401
-        jupyter.write_spec(jupyter.path_kernels, "bash", {
-            "argv": [sys.executable, "-m", "bash_kernel", "-f", CONN], "display_name": "Bash", "language": "bash"})
-        names.append("bash")
-    except ImportError:
-        pass
+    jupyter.write_spec(jupyter.path_kernels, "bash", {
+        "argv": [sys.executable, "-m", "bash_kernel", "-f", CONN], "display_name": "Bash", "language": "bash"})
+    names = ["python3", "bash"]
     reports = [r for r in doctor.diagnose_all(names, timeout=60) if r.resource_dir.startswith(str(jupyter.path))]
     assert sorted(r.name for r in reports) == sorted(names)
     for report in reports:  # the env's own python3 is shadowed by ours, so only checked, not started

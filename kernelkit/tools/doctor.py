@@ -246,7 +246,7 @@ def _argv_checks(spec: KernelSpec, front: Frontend) -> Iterator[Finding]:
                       f"the kernel runs on the frontend's Python (assumed: {front.python}), not on the kernel's "
                       "environment nor on the first one on PATH",
                       _pin_fix(spec, other) if other else
-                      f"pin the interpreter that has the kernel: an absolute path in argv[0]"
+                      "pin the interpreter that has the kernel: an absolute path in argv[0]"
                       + (f", e.g. {program}, which imports {module} today" if module and not missing and not probe_error
                          else " (kernelkit install ... --python PATH --replace)"))
     else:
