@@ -53,6 +53,7 @@ def assert_echoes(name: str, cwd: Path) -> None:
     assert reply["content"]["status"] == "ok" and "hello" in texts
 
 
+@pytest.mark.slow
 def test_install_options_dry_run_and_json(jupyter: Jupyter) -> None:
     logo = png(jupyter.work / "logo.png", 64, 64)
     args = ["install", "kernelkit.kernels.echo", "--name", "e2", "--display-name", "Echo Two", "--language", "txt",
@@ -73,6 +74,7 @@ def test_install_options_dry_run_and_json(jupyter: Jupyter) -> None:
     assert (spec["display_name"], spec["language"]) == ("Echo Two", "txt")
 
 
+@pytest.mark.slow
 def test_prefix_and_replace(jupyter: Jupyter) -> None:
     prefix = jupyter.work / "env"
     assert kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix)).returncode == 0
@@ -83,6 +85,7 @@ def test_prefix_and_replace(jupyter: Jupyter) -> None:
     assert kk("install", "x", "--user", "--prefix", str(prefix)).returncode == 2
 
 
+@pytest.mark.slow
 def test_jupyter_installed_spec_is_listed_diagnosed_and_removed(jupyter: Jupyter) -> None:
     source = jupyter.work / "bash-like"
     jupyter.write_spec(jupyter.work, "bash-like", {
@@ -158,6 +161,7 @@ def test_unwritable_prefix_suggests_user(jupyter: Jupyter) -> None:
     assert_clean_error(kk("install", "kernelkit.kernels.echo", "--prefix", str(blocker)), 1, "cannot write", "--user")
 
 
+@pytest.mark.slow
 def test_bad_options(jupyter: Jupyter) -> None:
     assert_clean_error(kk("install", "kernelkit.kernels.echo", "--env", "NOEQUALS"), 1, "KEY=VALUE")
     assert_clean_error(kk("install", "kernelkit.kernels.echo", "--metadata", "[1]"), 1, "JSON object")

@@ -94,6 +94,7 @@ def test_kernel_info_on_control(echo) -> None:
     assert reply["content"]["implementation"] == "Echo"
 
 
+@pytest.mark.slow
 def test_kernel_info_on_control_while_shell_is_busy(sleepy) -> None:
     km, kc = sleepy
     msg_id = kc.execute("2")
@@ -465,6 +466,7 @@ def test_interrupt_while_idle_is_harmless(sleepy) -> None:
     assert km.is_alive()
 
 
+@pytest.mark.slow
 def test_heartbeat_answers_while_a_cell_sleeps(sleepy) -> None:
     km, kc = sleepy
     msg_id = kc.execute("3")

@@ -66,6 +66,7 @@ def test_seed_folder_installed_by_jupyter_gets_the_folder_fix(jupyter: Jupyter) 
     assert doctor.diagnose(kernelspec.get("echo")).ok
 
 
+@pytest.mark.slow
 def test_ipykernel_python3_and_bash_kernel_pass(jupyter: Jupyter) -> None:
     """Both are in the test extra: a missing one is a failure, not a skip."""
     import bash_kernel  # noqa: F401
@@ -122,6 +123,7 @@ def test_crashing_kernel_shows_stderr(jupyter: Jupyter) -> None:
     assert "boom: bad config" in done.stdout and "BROKEN" in done.stdout
 
 
+@pytest.mark.slow
 def test_silent_kernel_times_out_and_is_stopped(jupyter: Jupyter) -> None:
     jupyter.write_spec(jupyter.path_kernels, "mute", {
         "argv": [sys.executable, "-c", "import time; time.sleep(60)", CONN], "display_name": "x"})

@@ -58,6 +58,7 @@ def test_every_valid_message_round_trips(msg, key, scheme, idents) -> None:
 
 @SETTINGS
 @given(msg=messages(), key=st.binary(min_size=1, max_size=32), idents=identities)
+@pytest.mark.slow
 def test_jupyter_client_accepts_what_kernelkit_signs_and_vice_versa(msg, key, idents) -> None:
     """Interop with the reference implementation, both directions."""
     reference = JupyterSession(key=key, signature_scheme="hmac-sha256")
@@ -87,6 +88,7 @@ def test_byte_soup_raises_only_wire_error(frames, key) -> None:
 
 @SETTINGS
 @given(msg=messages(), frame=st.integers(0, 4), data=st.data())
+@pytest.mark.slow
 def test_any_change_to_a_signed_part_is_rejected(msg, frame, data) -> None:
     signer = Signer(b"secret")
     frames = [bytes(f) for f in wire.serialize(msg, signer)]
@@ -101,6 +103,7 @@ def test_any_change_to_a_signed_part_is_rejected(msg, frame, data) -> None:
 
 @SETTINGS
 @given(msg=messages(), cut=st.integers(0, 4))
+@pytest.mark.slow
 def test_truncated_signed_messages_are_rejected(msg, cut) -> None:
     signer = Signer(b"secret")
     frames = wire.serialize({**msg, "buffers": []}, signer)
