@@ -45,6 +45,7 @@ def messages(draw):
 
 @SETTINGS
 @given(msg=messages(), key=keys, scheme=schemes, idents=identities)
+@pytest.mark.slow
 def test_every_valid_message_round_trips(msg, key, scheme, idents) -> None:
     signer = Signer(key, scheme)
     frames = wire.serialize(msg, signer, idents)
@@ -76,6 +77,7 @@ frame_soup = st.lists(st.binary(max_size=80) | st.just(DELIMITER) | st.sampled_f
 
 @settings(max_examples=2000, deadline=None)
 @given(frames=frame_soup, key=st.sampled_from([b"", b"secret"]))
+@pytest.mark.slow
 def test_byte_soup_raises_only_wire_error(frames, key) -> None:
     try:
         idents, msg = wire.deserialize(frames, Signer(key), ReplayGuard(4))
