@@ -29,6 +29,7 @@ def findings(report: doctor.Report, level: str) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.slow
 def test_seed_pitfall_is_explained_and_fixed(jupyter: Jupyter) -> None:
     """["python", "-m", "echokernel", ...] with the module only in the author's folder, as in the article."""
     source = jupyter.echo_file()
