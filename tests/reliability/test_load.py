@@ -18,6 +18,8 @@ import zmq
 from helpers import kernel_pid, running_kernel
 from relhelpers import RK, RawClient, rss_mb
 
+pytestmark = pytest.mark.slow  # more than ~3 s a test: floods and 100k-message runs
+
 WINDOW = 5000  # requests in flight at most, so neither side's queue reaches its high-water mark
 
 
