@@ -129,7 +129,7 @@ def serve(kernel_class: type[Any], args: argparse.Namespace) -> None:
 def attach(kernel_class: type[Any], io: KernelServer, parent: Any = None, arguments: argparse.Namespace | None = None) -> Any:
     """Build ``kernel_class`` served by ``io``: its session and sockets are set before ``__init__``
     runs, so subclass constructors can use them."""
-    kernel = kernel_class.__new__(kernel_class)
+    kernel = kernel_class.__new__(kernel_class)  # type: ignore[call-overload]  # a subclass may define __new__ (traitlets)
     kernel._io = io
     kernel.session = io.session
     kernel.iopub_socket = io.socket("iopub")

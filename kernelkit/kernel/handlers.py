@@ -72,6 +72,7 @@ def resolve(value: Any) -> Any:
         return value
     import asyncio  # only for async hooks: importing it costs a plain kernel's start-up ~20 ms
 
+    loop: asyncio.AbstractEventLoop | None
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -140,7 +141,7 @@ class RequestHandlers:
         def getpass(self, prompt: str = "Password: ", stream: Any = None) -> str: ...
         @property
         def iopub_socket(self) -> Any: ...
-        def _current_request(self) -> Request: ...
+        def _current_request(self) -> Request | None: ...
 
     # ---- helpers ---------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ class Signer:
         digest = scheme[len("hmac-") :]
         try:
             # An empty name ("hmac-") makes hmac raise TypeError, not ValueError.
-            self._keyed = hmac.new(self.key, digestmod=digest or None)
+            self._keyed = hmac.new(self.key, digestmod=digest or None)  # type: ignore[arg-type]
         except (ValueError, TypeError):
             raise ValueError(
                 f"signature_scheme {scheme!r} names no hash known to hashlib: use e.g. 'hmac-sha256'"
