@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import getpass
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -165,6 +164,8 @@ class RequestHandlers:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
+        import getpass  # here, not at start-up: it imports termios
+
         saved = builtins.input, getpass.getpass
         builtins.input, getpass.getpass = self.raw_input, self.getpass  # type: ignore[assignment]
         try:
