@@ -3,7 +3,7 @@ folder) into a kernel.json that starts from any working directory, then write it
 
 The written ``argv`` for a kernelkit Kernel class is always::
 
-    [ABS_PYTHON, "-m", "kernelkit", "run", "TARGET", "-f", "{connection_file}"]
+    [ABS_PYTHON, "-m", "kernelkit_launcher", "TARGET", "-f", "{connection_file}", *KERNEL_ARGS]
 
 rather than ``[ABS_PYTHON, "-m", MODULE, ...]``: it works for every Kernel subclass whether or
 not its module launches itself under ``if __name__ == "__main__"`` (which install cannot see
@@ -20,7 +20,7 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,16 @@ def install(
     python: str | os.PathLike[str] | None = None,
     replace: bool = False,
     dry_run: bool = False,
+    kernel_args: Sequence[str] = (),
 ) -> InstallResult:
     """Install a kernel so Jupyter can start it from anywhere; see the module docstring for the argv.
 
     With none of ``user``/``prefix``/``sys_prefix`` it installs for the current user. Raises
     KernelSpecError (or probe.TargetNotImportable) with a one-sentence message and the fix.
+    ``kernel_args`` (``kernelkit install TARGET -- ARGS``) go into argv after ``-f {connection_file}``;
+    for a Kernel class they are first checked against its ``add_arguments``.
     """
+    kernel_args = [str(a) for a in kernel_args]
     if interrupt_mode is not None and interrupt_mode not in kernelspec.INTERRUPT_MODES:
         raise KernelSpecError(f"--interrupt-mode must be 'signal' or 'message', not {interrupt_mode!r}")
     kernels_dir = kernelspec.destination_dir(user=user, prefix=prefix, sys_prefix=sys_prefix)
@@ -74,8 +78,9 @@ def install(
     if not isinstance(target, type) and Path(target).is_dir():
         source_dir = Path(target)
         kernel_json, default_name = _from_folder(source_dir, interpreter, python is not None, env)
+        kernel_json["argv"] = [*kernel_json["argv"], *kernel_args]
     else:
-        kernel_json, default_name = _from_class(_target_text(target), interpreter, env)
+        kernel_json, default_name = _from_class(_target_text(target), interpreter, env, kernel_args)
     final_name = kernelspec.check_name(name) if name else default_name
     if display_name:
         kernel_json["display_name"] = display_name
@@ -126,10 +131,13 @@ def _target_text(target: type | str | os.PathLike[str]) -> str:
     return text
 
 
-def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tuple[dict[str, Any], str]:
-    """kernel.json for a kernelkit Kernel subclass, after checking ``python`` imports it from elsewhere."""
+def _from_class(
+    target: str, python: str, env: Mapping[str, str] | None, kernel_args: Sequence[str] = ()
+) -> tuple[dict[str, Any], str]:
+    """kernel.json for a kernelkit Kernel subclass, after checking ``python`` imports it from elsewhere
+    and accepts ``kernel_args``."""
     try:
-        info = probe.describe_target(python, target, env)
+        info = probe.describe_target(python, target, env, kernel_args)
     except probe.ProbeError as exc:
         raise KernelSpecError(f"{exc}; choose a working interpreter with --python") from None
     except probe.TargetNotImportable as exc:
@@ -137,8 +145,13 @@ def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tupl
             f"{exc}; install the kernel's package into that interpreter ({python} -m pip install -e PROJECT_DIR), "
             "give the path to its .py file, or choose another --python"
         ) from None
+    if info.args_error:
+        raise KernelSpecError(
+            f"{target} does not accept the kernel arguments {' '.join(kernel_args)!r} ({info.args_error}); "
+            f"see its options with: {python} -m kernelkit_launcher {info.spec} --help"
+        )
     kernel_json: dict[str, Any] = {
-        "argv": [python, "-m", "kernelkit_launcher", info.spec, "-f", "{connection_file}"],
+        "argv": [python, "-m", "kernelkit_launcher", info.spec, "-f", "{connection_file}", *kernel_args],
         "display_name": info.implementation or info.qualname,
         "language": info.language or "text",
         "interrupt_mode": "signal",
