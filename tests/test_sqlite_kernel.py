@@ -154,3 +154,22 @@ def test_default_install_is_in_memory_and_runs_in_nbclient(jupyter: Jupyter) -> 
     (output,) = nb.cells[1].outputs
     assert output["output_type"] == "display_data" and "<td>fig; dried</td>" in output["data"]["text/html"]
     assert nb.metadata["language_info"]["name"] == "sql"
+
+
+def test_readme_quick_start_prints_the_table_it_shows(jupyter: Jupyter) -> None:
+    """The README's first command (all but its `pip install .`) prints exactly the table the README shows."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## Quick start", 1)[1]
+    command = quick_start.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    assert "\n" not in command.strip(), "the quick start is one command line"
+    shown = quick_start.split("```text\n", 1)[1].split("```", 1)[0]
+    steps = [step.strip() for step in command.split(" && ")]
+    assert steps[0] == "pip install ."
+    import shlex
+
+    for step in steps[1:]:
+        argv = shlex.split(step)
+        assert argv[:3] == ["python", "-m", "kernelkit"]
+        done = kk(*argv[3:], cwd=jupyter.work)
+        assert done.returncode == 0, done.stderr
+    assert done.stdout == shown
