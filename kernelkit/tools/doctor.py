@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -99,17 +100,47 @@ def _shadow_check(spec: KernelSpec) -> Iterator[Finding]:
 
 
 def _argv_checks(spec: KernelSpec) -> Iterator[Finding]:
-    argv = spec.argv
+    # jupyter_client substitutes {resource_dir} (the spec's folder) in argv: a wheel-shipped spec uses
+    # it to find the interpreter of the environment it was installed into.
+    raw_argv = spec.argv
+    argv = [a.replace("{resource_dir}", str(spec.resource_dir)) for a in raw_argv]
     if not any("{connection_file}" in a for a in argv):
         yield Finding(ERROR, "argv", "argv has no {connection_file}, so the kernel cannot learn its ports",
                       'add "-f", "{connection_file}" to argv')
+    relative = "{resource_dir}" in raw_argv[0]
+    if "{prefix}" in argv[0]:
+        yield Finding(WARN, "interpreter",
+                      f"argv[0] {argv[0]!r} uses {{prefix}}, which jupyter_client replaces with the prefix of whichever "
+                      "Jupyter starts the kernel, not of the environment the kernel was installed in",
+                      "use an absolute interpreter path, or {resource_dir}/../../../../bin/python in a spec "
+                      "shipped in share/jupyter/kernels")
+        argv[0] = argv[0].replace("{prefix}", sys.prefix)
+    if relative:
+        argv[0] = os.path.normpath(argv[0])
     program = probe.resolve_program(argv[0])
     if program is None:
+        if relative:
+            yield Finding(ERROR, "interpreter",
+                          f"argv[0] {raw_argv[0]!r} names {argv[0]}, which does not exist: the package that shipped "
+                          "this kernelspec was installed where share/ and bin/ are not siblings (pip --user, Windows)",
+                          "register the kernel with its installer instead (e.g. python -m PACKAGE install --user), "
+                          "or kernelkit install MODULE:CLASS --replace")
+            return
         yield Finding(ERROR, "interpreter", f"argv[0] {argv[0]!r} is not found or not executable",
                       "reinstall the kernel with an existing interpreter (kernelkit install ... --python PATH --replace)")
         return
-    if os.path.isabs(argv[0]):
+    if relative:
+        yield Finding(OK, "interpreter", f"argv[0] resolves from the kernel's folder to {argv[0]}, the interpreter "
+                      "of the environment it was installed into, whichever Jupyter starts it")
+    elif os.path.isabs(argv[0]):
         yield Finding(OK, "interpreter", f"argv[0] {argv[0]} exists and is executable")
+    elif probe.is_python(argv[0]):
+        yield Finding(WARN, "interpreter",
+                      f"argv[0] is a bare {argv[0]!r}, which jupyter_client replaces with the interpreter of "
+                      f"whichever Jupyter starts the kernel (here {program}), not of the environment the kernel was "
+                      "installed in: a Jupyter from another environment fails with 'No module named ...'",
+                      f"pin the interpreter: kernelkit install {shlex.quote(str(spec.resource_dir))} --replace "
+                      "(with --python PATH for another environment's), or the package's own installer")
     else:
         yield Finding(WARN, "interpreter",
                       f"argv[0] {argv[0]!r} is a bare name: Jupyter runs whichever one is first on its own PATH "
@@ -142,10 +173,13 @@ def _argv_checks(spec: KernelSpec) -> Iterator[Finding]:
 
 
 def _kernelkit_target(argv: list[str]) -> str | None:
-    """``TARGET`` in ``... -m kernelkit run TARGET ...``."""
-    if probe.module_of(argv) != "kernelkit":
+    """``TARGET`` in ``... -m kernelkit_launcher TARGET ...`` or ``... -m kernelkit run TARGET ...``."""
+    module = probe.module_of(argv)
+    if module not in ("kernelkit", "kernelkit_launcher"):
         return None
     rest = argv[argv.index("-m") + 2:]
+    if module == "kernelkit_launcher":
+        return rest[0] if rest and not rest[0].startswith("-") else None
     return rest[1] if len(rest) > 1 and rest[0] == "run" else None
 
 

@@ -54,7 +54,7 @@ def install(
     sys_prefix: bool = False,
     env: Mapping[str, str] | None = None,
     interrupt_mode: str | None = None,
-    logo: str | os.PathLike[str] | None = None,
+    logo: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     metadata: Mapping[str, Any] | None = None,
     python: str | os.PathLike[str] | None = None,
     replace: bool = False,
@@ -204,10 +204,12 @@ def _from_folder(
     return kernel_json, kernelspec.name_from(folder.resolve().name)
 
 
-def _logo_files(logo: str | os.PathLike[str] | None) -> dict[str, str]:
-    """Map a PNG or SVG logo to the file name Jupyter looks for (a PNG's size picks 32 or 64)."""
+def _logo_files(logo: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> dict[str, str]:
+    """Map PNG or SVG logos (one, or several) to the file names Jupyter looks for (a PNG's size picks 32 or 64)."""
     if logo is None:
         return {}
+    if not isinstance(logo, (str, os.PathLike)):
+        return {k: v for one in logo for k, v in _logo_files(one).items()}
     path = Path(logo)
     if not path.is_file():
         raise KernelSpecError(f"logo {path} does not exist; give a PNG (32x32 or 64x64) or SVG file")
