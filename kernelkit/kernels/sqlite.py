@@ -243,7 +243,8 @@ class SQLiteKernel(Kernel):
         evalue = f"{exc} (in {where}: {statement.text})"
         traceback = [f"{ename}: {exc}", f"  in {where}:", *("    " + ln for ln in statement.text.splitlines())]
         if number > 1:
-            traceback.append(f"  (the {number - 1} statement{'s' if number > 2 else ''} before it ran and stay applied)")
+            before = "the statement before it ran and stays" if number == 2 else f"the {number - 1} statements before it ran and stay"
+            traceback.append(f"  ({before} applied)")
         content = {"ename": ename, "evalue": evalue, "traceback": traceback}
         self.send_response(self.iopub_socket, "error", content)
         return {"status": "error", "execution_count": self.execution_count, **content}
