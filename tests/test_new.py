@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
+import sys
 import tomllib
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from kernelkit.tools import kernelspecs
 from kernelkit.tools.scaffold import ENV_PYTHON
-from kernelspec_fixtures import assert_clean_error, kk
+from kernelspec_fixtures import Jupyter, assert_clean_error, jupyter, kk  # noqa: F401  (fixture)
 
 
 def test_new_writes_a_complete_project(tmp_path: Path) -> None:
@@ -77,3 +79,40 @@ def test_new_other_refusals(tmp_path: Path) -> None:
     assert kk("new").returncode == 2
     help_text = kk("new", "--help").stdout
     assert "--wrap" in help_text and "--dir" in help_text and "never overwrites" in help_text.lower()
+
+
+# ---- doctor on the packaging pitfalls ------------------------------------------------------------
+
+
+def test_doctor_explains_the_bare_python_of_ipykernels_wheel_spec() -> None:
+    """ipykernel's wheel ships share/jupyter/kernels/python3 with argv[0] "python" (this environment has it)."""
+    done = kk("doctor", "python3", "--no-start")
+    assert "bare 'python'" in done.stdout, done.stdout
+    assert "replaces with the interpreter of whichever Jupyter starts the kernel" in done.stdout
+    assert "No module named" in done.stdout and "kernelkit install" in done.stdout
+
+
+def test_doctor_on_resource_dir_and_prefix_interpreters(jupyter: Jupyter, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = jupyter.write_spec(jupyter.path_kernels, "shipped", {
+        "argv": [ENV_PYTHON, "-m", "kernelkit_launcher", "kernelkit.kernels.echo", "-f", "{connection_file}"],
+        "display_name": "shipped", "language": "text"})
+    done = kk("doctor", "shipped", "--no-start")
+    # JUPYTER_PATH/kernels/shipped/../../../../bin/python does not exist: what pip --user or Windows would give
+    assert done.returncode == 1 and "does not exist" in done.stdout and "python -m PACKAGE install --user" in done.stdout
+    # laid out like a wheel install into an environment: share/jupyter/kernels/NAME beside bin/python
+    prefix = jupyter.work / "env"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin" / "python").symlink_to(sys.executable)
+    spec_dir = prefix / "share" / "jupyter" / "kernels" / "shipped"
+    shutil.copytree(folder, spec_dir)
+    shutil.rmtree(folder)
+    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+    done = kk("doctor", "shipped")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"resolves from the kernel's folder to {prefix / 'bin' / 'python'}" in done.stdout
+    assert "loads the kernelkit target kernelkit.kernels.echo" in done.stdout and "started and answered" in done.stdout
+    jupyter.write_spec(prefix / "share" / "jupyter" / "kernels", "pfx", {
+        "argv": ["{prefix}/bin/python", "-m", "kernelkit_launcher", "kernelkit.kernels.echo", "-f", "{connection_file}"],
+        "display_name": "pfx", "language": "text"})
+    done = kk("doctor", "pfx", "--no-start")
+    assert "uses {prefix}, which jupyter_client replaces with the prefix of whichever Jupyter" in done.stdout
