@@ -87,7 +87,7 @@ def test_new_other_refusals(tmp_path: Path) -> None:
 def test_doctor_explains_the_bare_python_of_ipykernels_wheel_spec() -> None:
     """ipykernel's wheel ships share/jupyter/kernels/python3 with argv[0] "python" (this environment has it)."""
     done = kk("doctor", "python3", "--no-start")
-    assert "bare 'python'" in done.stdout, done.stdout
+    assert "bare name 'python'" in done.stdout, done.stdout
     assert "replaces with the interpreter of whichever Jupyter starts the kernel" in done.stdout
     assert "No module named" in done.stdout and "kernelkit install" in done.stdout
 

@@ -136,7 +136,7 @@ def _argv_checks(spec: KernelSpec) -> Iterator[Finding]:
         yield Finding(OK, "interpreter", f"argv[0] {argv[0]} exists and is executable")
     elif probe.is_python(argv[0]):
         yield Finding(WARN, "interpreter",
-                      f"argv[0] is a bare {argv[0]!r}, which jupyter_client replaces with the interpreter of "
+                      f"argv[0] is the bare name {argv[0]!r}, which jupyter_client replaces with the interpreter of "
                       f"whichever Jupyter starts the kernel (here {program}), not of the environment the kernel was "
                       "installed in: a Jupyter from another environment fails with 'No module named ...'",
                       f"pin the interpreter: kernelkit install {shlex.quote(str(spec.resource_dir))} --replace "
@@ -173,13 +173,11 @@ def _argv_checks(spec: KernelSpec) -> Iterator[Finding]:
 
 
 def _kernelkit_target(argv: list[str]) -> str | None:
-    """``TARGET`` in ``... -m kernelkit_launcher TARGET ...`` or ``... -m kernelkit run TARGET ...``."""
+    """``TARGET`` in ``... -m kernelkit_launcher TARGET ...`` (or ``-m kernelkit run TARGET``, before 0.2)."""
     module = probe.module_of(argv)
-    if module not in ("kernelkit", "kernelkit_launcher"):
-        return None
-    rest = argv[argv.index("-m") + 2:]
+    rest = argv[argv.index("-m") + 2:] if module in ("kernelkit", "kernelkit_launcher") else []
     if module == "kernelkit_launcher":
-        return rest[0] if rest and not rest[0].startswith("-") else None
+        return rest[0] if rest else None
     return rest[1] if len(rest) > 1 and rest[0] == "run" else None
 
 
@@ -200,7 +198,7 @@ def _module_fix(spec: KernelSpec, python: str, missing: str) -> str:
     if (Path.cwd() / f"{top}.py").is_file():
         return (f"kernelkit install {shlex.quote(str(Path.cwd() / f'{top}.py'))} --name {spec.name} --replace "
                 f"(pins {python} and checks the import from another folder)")
-    if missing == "kernelkit" or top == "kernelkit":
+    if top in ("kernelkit", "kernelkit_launcher"):
         return f"{python} -m pip install kernelkit"
     return (f"{python} -m pip install {top} (the package providing {top}), or reinstall the kernel with the interpreter "
             f"that has it: kernelkit install {top} --name {spec.name} --python PATH --replace")
