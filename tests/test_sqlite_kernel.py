@@ -156,6 +156,7 @@ def test_default_install_is_in_memory_and_runs_in_nbclient(jupyter: Jupyter) -> 
     assert nb.metadata["language_info"]["name"] == "sql"
 
 
+@pytest.mark.slow
 def test_readme_quick_start_prints_the_table_it_shows(jupyter: Jupyter) -> None:
     """The README's first command (all but its `pip install .`) prints exactly the table the README shows."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")

@@ -222,6 +222,7 @@ def test_showcase_rich_output_input_interrupt_restart(page: Page) -> None:
         shutil.copyfile(artifact_path("test_jupyterlab", "showcase-outputs.png"), README_SCREENSHOT)
 
 
+@pytest.mark.slow
 def test_sqlite_kernel_tables_errors_and_interrupt(page: Page) -> None:
     """The sqlite showcase kernel in Lab: an HTML result table, a dot-command, an error naming its
     statement, a long query stopped from the toolbar. KERNELKIT_UPDATE_README_SCREENSHOT=1 refreshes
