@@ -40,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"  cd {shown}")
     print("  pip install .                        # the kernel appears in `jupyter kernelspec list`")
     print(f"  jupyter console --kernel {args.name.lower()}     # or pick {args.display_name or args.name!r} in JupyterLab")
-    print("  pip install pytest && python -m pytest")
+    print("  pip install -e '.[test]' && python -m pytest")
     return 0
