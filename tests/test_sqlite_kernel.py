@@ -141,6 +141,10 @@ def test_install_with_kernel_arguments_and_exec(jupyter: Jupyter) -> None:
     assert_clean_error(kk("install", "kernelkit.kernels.sqlite", "--name", "x", "--", "--max-rows", "many"), 1,
                        "invalid int value")
     assert not (jupyter.user_kernels / "x").exists()
+    folder = jupyter.write_spec(jupyter.work, "sqlfolder", {"argv": LAUNCH, "display_name": "SQL", "language": "sql"})
+    done = kk("install", str(folder), "--dry-run", "--json", "--", "--max-rows", "3")  # a folder's argv gets them too
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["spec"]["argv"] == [*LAUNCH, "--max-rows", "3"]
     assert "kernel arguments" in kk("install", "--help").stdout
 
 
