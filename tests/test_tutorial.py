@@ -30,7 +30,7 @@ import psutil
 import pytest
 
 from conftest import REPO_DIR
-from helpers import execute, kernel_pid, running_kernel, shell_reply
+from helpers import drain, execute, kernel_pid, running_kernel, shell_reply
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +119,7 @@ def test_wheel_kernel_starts_in_its_env_from_a_frontend_in_another(
     assert importlib.util.find_spec("wordcount") is None  # the frontend's environment lacks the kernel
     _use(monkeypatch, tutorial.clean / "share" / "jupyter", tmp_path)
     with running_kernel("wordcount", cwd=str(tmp_path)) as (km, kc):
+        drain(kc)  # a first start in a fresh env compiles its .pyc: wait_for_ready may have asked twice
         assert os.path.normpath(_kernel_python(km)) == str(tutorial.clean / "bin" / "python")
         reply, msgs = execute(kc, "one two three")
         assert reply["content"]["status"] == "ok"
@@ -135,6 +136,7 @@ def test_registered_kernel_starts_from_a_frontend_that_does_not_look_into_its_en
         p.name for p in (tutorial.data_dir / "kernels" / "wordcount").iterdir()}
     _use(monkeypatch, None, tutorial.data_dir)
     with running_kernel("wordcount", cwd=str(tmp_path)) as (km, kc):
+        drain(kc)  # a first start in a fresh env compiles its .pyc: wait_for_ready may have asked twice
         assert _kernel_python(km) == str(tutorial.clean / "bin" / "python")
         reply, msgs = execute(kc, "registered")
         assert reply["content"]["status"] == "ok"
@@ -151,6 +153,7 @@ def test_kernelkit_install_in_one_env_runs_from_a_frontend_in_another(
     assert done.returncode == 0, done.stderr
     _use(monkeypatch, None, data_dir)
     with running_kernel("sql-clean", cwd=str(tmp_path)) as (km, kc):
+        drain(kc)  # a first start in a fresh env compiles its .pyc: wait_for_ready may have asked twice
         assert Path(_kernel_python(km)).parent == tutorial.clean / "bin"  # python or python3.11: clean's own
         reply, msgs = execute(kc, "SELECT 1 AS x UNION ALL SELECT 2 UNION ALL SELECT 3;")
         assert reply["content"]["status"] == "ok"
