@@ -116,3 +116,17 @@ def test_doctor_on_resource_dir_and_prefix_interpreters(jupyter: Jupyter, monkey
         "display_name": "pfx", "language": "text"})
     done = kk("doctor", "pfx", "--no-start")
     assert "uses {prefix}, which jupyter_client replaces with the prefix of whichever Jupyter" in done.stdout
+
+
+def test_doctor_on_an_async_kernel_style_spec(jupyter: Jupyter) -> None:
+    """async-kernel writes argv ["python", "-m", "async_kernel", "-f", ...]: the same bare-python pitfall."""
+    jupyter.write_spec(jupyter.user_kernels, "async", {
+        "argv": ["python", "-m", "async_kernel", "-f", "{connection_file}", "--backend=asyncio"],
+        "display_name": "Async", "language": "python"})
+    done = kk("doctor", "async", "--no-start", "--json")
+    findings = json.loads(done.stdout)["kernels"][0]["findings"]
+    warned = [f for f in findings if f["level"] == "warn" and f["check"] == "interpreter"]
+    assert "bare name 'python'" in warned[0]["message"] and "not of the environment" in warned[0]["message"]
+    assert "kernelkit install" in warned[0]["fix"]
+    errors = [f for f in findings if f["level"] == "error" and f["check"] == "import"]
+    assert "No module named async_kernel" in errors[0]["message"] and done.returncode == 1
