@@ -40,7 +40,7 @@ import traceback
 import zlib
 from typing import Any
 
-from kernelkit import Kernel
+from kernelkit import Kernel, format_display_data
 
 __version__ = "1.0"
 
@@ -150,16 +150,14 @@ class ShowcaseKernel(Kernel):
         if value is not None:
             self.namespace["_"] = value
             if not silent:
-                data = {"text/plain": repr(value)}
-                if hasattr(value, "_repr_html_"):
-                    data["text/html"] = value._repr_html_()
+                data, metadata = format_display_data(value)  # _repr_html_, _repr_png_...: as IPython
                 self.send_response(self.iopub_socket, "execute_result",
-                                   {"execution_count": self.execution_count, "data": data, "metadata": {}})
+                                   {"execution_count": self.execution_count, "data": data, "metadata": metadata})
         expressions = {}
         for name, expr in (user_expressions or {}).items():
             try:
-                expressions[name] = {"status": "ok", "data": {"text/plain": repr(eval(expr, self.namespace))},
-                                     "metadata": {}}
+                data, metadata = format_display_data(eval(expr, self.namespace))
+                expressions[name] = {"status": "ok", "data": data, "metadata": metadata}
             except Exception as exc:
                 expressions[name] = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc),
                                      "traceback": []}

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kernelkit._version import __version__
-from kernelkit.kernel.comms import CommManager
+from kernelkit.kernel.comms import CommManager, provide_comm_package
+from kernelkit.kernel.display import format_display_data
 from kernelkit._log import log as kernelkit_log
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
 
@@ -29,10 +30,6 @@ class StdinNotImplementedError(NotImplementedError):
 
 
 MimeBundle = dict[str, Any]
-
-
-def _bundle(data: MimeBundle | str) -> MimeBundle:
-    return {"text/plain": data} if isinstance(data, str) else data
 
 
 class Kernel:
@@ -65,6 +62,7 @@ class Kernel:
         """Accepts and ignores ipykernel's traitlets keyword arguments (``parent``, ``log``...)."""
         self.execution_count = 0
         self.comm_manager = CommManager(self)
+        provide_comm_package(self)  # the `comm` package (ipywidgets...) talks through comm_manager
         self._parents: dict[str, tuple[list[bytes], Message]] = {}
         self._allow_stdin = False
 
@@ -196,17 +194,20 @@ class Kernel:
         self.send_response(self.iopub_socket, "stream", {"name": stream, "text": text})
 
     def display(
-        self, data: MimeBundle | str, metadata: dict[str, Any] | None = None, *, display_id: str | None = None
+        self, data: Any, metadata: dict[str, Any] | None = None, *, display_id: str | None = None
     ) -> None:
-        """Show rich output: ``data`` is a MIME bundle such as ``{"text/html": "<b>hi</b>"}``."""
-        content: dict[str, Any] = {"data": _bundle(data), "metadata": metadata or {}, "transient": {}}
+        """Show rich output: a MIME bundle such as ``{"text/html": "<b>hi</b>"}``, a str (text/plain),
+        or any object with IPython's ``_repr_*_`` methods (see :mod:`kernelkit.kernel.display`)."""
+        bundle, md = format_display_data(data)
+        content: dict[str, Any] = {"data": bundle, "metadata": {**md, **(metadata or {})}, "transient": {}}
         if display_id is not None:
             content["transient"]["display_id"] = display_id
         self.send_response(self.iopub_socket, "display_data", content)
 
-    def update_display(self, data: MimeBundle | str, *, display_id: str, metadata: dict[str, Any] | None = None) -> None:
+    def update_display(self, data: Any, *, display_id: str, metadata: dict[str, Any] | None = None) -> None:
         """Replace what an earlier ``display(..., display_id=...)`` showed, wherever it is shown."""
-        content = {"data": _bundle(data), "metadata": metadata or {}, "transient": {"display_id": display_id}}
+        bundle, md = format_display_data(data)
+        content = {"data": bundle, "metadata": {**md, **(metadata or {})}, "transient": {"display_id": display_id}}
         self.send_response(self.iopub_socket, "update_display_data", content)
 
     def clear_output(self, wait: bool = False) -> None:
