@@ -11,7 +11,7 @@ import pytest
 
 from conftest import CALC
 from helpers import execute, outputs, start_kernel, stop_kernel
-from kernelkit.kernel.display import FormatterWarning, format_display_data
+from kernelkit.kernel.display import FormatterWarning, display_data, format_display_data
 
 PNG = b"\x89PNG\r\n\x1a\nfake"
 
@@ -48,10 +48,18 @@ class Everything:
         return "Everything()"
 
 
-def test_dict_is_a_bundle_and_str_is_text() -> None:
+def test_display_takes_a_dict_as_a_bundle_and_a_str_as_text() -> None:
     bundle = {"text/html": "<i>x</i>", "application/x-thing": {"k": 1}}
-    assert format_display_data(bundle) == (bundle, {})
-    assert format_display_data("hello") == ({"text/plain": "hello"}, {})
+    assert display_data(bundle) == (bundle, {})
+    assert display_data({"image/png": PNG}) == ({"image/png": base64.b64encode(PNG).decode()}, {})
+    assert display_data("hello") == ({"text/plain": "hello"}, {})
+    assert display_data(Everything()) == format_display_data(Everything())
+
+
+def test_results_show_the_repr_of_a_dict_or_str() -> None:
+    """As in IPython: a cell ending in ``"hi"`` or ``{...}`` shows its repr."""
+    assert format_display_data("hello") == ({"text/plain": "'hello'"}, {})
+    assert format_display_data({"text/html": "x"}) == ({"text/plain": "{'text/html': 'x'}"}, {})
 
 
 def test_plain_object_is_its_repr() -> None:

@@ -4,7 +4,6 @@
 itself richly in IPython (a pandas ``DataFrame``, a ``sympy`` expression, an ipywidget, your own
 class with ``_repr_html_``) shows the same way through any kernelkit kernel:
 
-- a ``dict`` is already a MIME bundle and is returned as it is; a ``str`` is ``text/plain``;
 - ``_repr_mimebundle_(include=None, exclude=None)`` gives a bundle, or a ``(data, metadata)`` pair;
 - then each ``_repr_*_`` method below adds its MIME type when the bundle lacks it; each may return
   the data or a ``(data, metadata)`` pair, and ``None`` means "not in this form";
@@ -15,6 +14,10 @@ class with ``_repr_html_``) shows the same way through any kernelkit kernel:
 
 A ``_repr_*_`` method that raises is skipped with a warning (shown as stderr in the output
 area); only ``repr()`` failing is an error. Pure functions: no I/O, no kernel, no globals.
+
+:func:`format_display_data` is what a Python-executing kernel sends as ``execute_result`` (a
+``str`` or a ``dict`` result shows its ``repr``, as in IPython); :func:`display_data` is what
+``Kernel.display`` sends, where a ``dict`` is already a MIME bundle and a ``str`` is ``text/plain``.
 """
 
 from __future__ import annotations
@@ -53,15 +56,11 @@ class FormatterWarning(UserWarning):
 def format_display_data(
     obj: Any, include: Collection[str] | None = None, exclude: Collection[str] | None = None
 ) -> tuple[MimeBundle, dict[str, Any]]:
-    """``(data, metadata)`` for ``obj``: the content of a ``display_data`` or ``execute_result``.
+    """``(data, metadata)`` for any object, as IPython formats it: an ``execute_result``'s content.
 
     ``include``/``exclude`` limit the MIME types (``text/plain`` is always kept), and are passed
     on to ``_repr_mimebundle_``.
     """
-    if isinstance(obj, dict):
-        return _encode_bundle(obj), {}
-    if isinstance(obj, str):
-        return {"text/plain": obj}, {}
     data: MimeBundle = {}
     metadata: dict[str, Any] = {}
     if not isinstance(obj, type) and not _claims_everything(obj):  # classes show as their repr
@@ -105,9 +104,14 @@ def format_display_data(
     return _encode_bundle(data), metadata
 
 
-def mime_bundle(obj: Any) -> MimeBundle:
-    """Just the data of :func:`format_display_data`."""
-    return format_display_data(obj)[0]
+def display_data(obj: Any) -> tuple[MimeBundle, dict[str, Any]]:
+    """``(data, metadata)`` for ``Kernel.display(obj)``: a ``dict`` is a MIME bundle already (bytes
+    values base64-encoded), a ``str`` is ``text/plain``, any other object as :func:`format_display_data`."""
+    if isinstance(obj, dict):
+        return _encode_bundle(obj), {}
+    if isinstance(obj, str):
+        return {"text/plain": obj}, {}
+    return format_display_data(obj)
 
 
 def _wanted(mimetype: str, include: Collection[str] | None, exclude: Collection[str] | None) -> bool:
