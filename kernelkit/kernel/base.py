@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from kernelkit._version import __version__
 from kernelkit.kernel.comms import CommManager, provide_comm_package
-from kernelkit.kernel.display import display_data
 from kernelkit._log import log as kernelkit_log
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
 
@@ -198,6 +197,8 @@ class Kernel:
     ) -> None:
         """Show rich output: a MIME bundle such as ``{"text/html": "<b>hi</b>"}``, a str (text/plain),
         or any object with IPython's ``_repr_*_`` methods (see :mod:`kernelkit.kernel.display`)."""
+        from kernelkit.kernel.display import display_data  # on first use: start-up pays nothing
+
         bundle, md = display_data(data)
         content: dict[str, Any] = {"data": bundle, "metadata": {**md, **(metadata or {})}, "transient": {}}
         if display_id is not None:
@@ -206,6 +207,8 @@ class Kernel:
 
     def update_display(self, data: Any, *, display_id: str, metadata: dict[str, Any] | None = None) -> None:
         """Replace what an earlier ``display(..., display_id=...)`` showed, wherever it is shown."""
+        from kernelkit.kernel.display import display_data
+
         bundle, md = display_data(data)
         content = {"data": bundle, "metadata": {**md, **(metadata or {})}, "transient": {"display_id": display_id}}
         self.send_response(self.iopub_socket, "update_display_data", content)
