@@ -95,9 +95,10 @@ class Comm:
 class CommManager:
     """Targets the frontend may open comms to, and the comms open now.
 
-    Also what ``comm.get_comm_manager()`` returns in a kernelkit kernel, so it has the comm
-    package's ``CommManager`` API too (``register_comm``, ``get_comm``, and handlers that accept
-    ipykernel's ``(stream, ident, msg)`` arguments as well as ``(msg)``).
+    ``comm_open``/``comm_msg``/``comm_close`` take ipykernel's handler arguments
+    ``(stream, ident, msg)``, so they can sit in ``Kernel.shell_handlers`` as in ipykernel.
+    It is also what ``comm.get_comm_manager()`` returns in a kernelkit kernel, so it has the
+    comm package's ``CommManager`` API too (``register_comm``, ``unregister_comm``, ``get_comm``).
     """
 
     def __init__(self, kernel: Kernel) -> None:
@@ -157,10 +158,9 @@ class CommManager:
             if target_name is None or c.target_name == target_name
         }
 
-    # ---- requests from the frontend: (msg), or ipykernel's (stream, ident, msg) ---------------
+    # ---- requests from the frontend --------------------------------------------------------------
 
-    def comm_open(self, *args: Any) -> None:
-        msg: Message = args[-1]
+    def comm_open(self, stream: Any, ident: Any, msg: Message) -> None:
         content = msg["content"]
         target_name = str(content.get("target_name"))
         comm = self.new_comm(target_name, comm_id=str(content.get("comm_id")), primary=False)
@@ -181,14 +181,12 @@ class CommManager:
             comm.close()  # the frontend must not wait on a comm nobody holds
             raise
 
-    def comm_msg(self, *args: Any) -> None:
-        msg: Message = args[-1]
+    def comm_msg(self, stream: Any, ident: Any, msg: Message) -> None:
         comm = self.get_comm(msg["content"].get("comm_id"))
         if comm is not None:
             comm.handle_msg(msg)
 
-    def comm_close(self, *args: Any) -> None:
-        msg: Message = args[-1]
+    def comm_close(self, stream: Any, ident: Any, msg: Message) -> None:
         comm = self.comms.pop(msg["content"].get("comm_id"), None)
         if comm is None:
             return
