@@ -218,3 +218,24 @@ def test_ipywidgets_control_comm_restores_widget_states(calc) -> None:
     [states] = [m["content"]["data"] for m in got if m["msg_type"] == "comm_msg"]
     assert states["method"] == "update_states"
     assert states["states"][model_id]["state"]["value"] == "restored"
+
+
+def test_errors_in_comm_callbacks_are_reported_and_the_kernel_lives_on(calc) -> None:
+    ok(calc, """
+        import comm
+        def bad_target(c, msg):
+            raise RuntimeError('target refuses')
+        def target(c, msg):
+            c.on_msg(lambda m: 1 / 0)
+        comm.get_comm_manager().register_target('bad.target', bad_target)
+        comm.get_comm_manager().register_target('fragile.target', target)
+    """)
+    got = send(calc, "comm_open", {"comm_id": "e1", "target_name": "bad.target", "data": {}})
+    assert [m["msg_type"] for m in got] == ["comm_close", "error"]
+    assert got[1]["content"]["ename"] == "RuntimeError"
+    assert "e1" not in comm_info(calc)
+    send(calc, "comm_open", {"comm_id": "e2", "target_name": "fragile.target", "data": {}})
+    got = send(calc, "comm_msg", {"comm_id": "e2", "data": {}})
+    assert [(m["msg_type"], m["content"]["ename"]) for m in got] == [("error", "ZeroDivisionError")]
+    assert value(calc, "1 + 1") == "2"
+    assert "e2" in comm_info(calc)
