@@ -151,6 +151,8 @@ def test_a_kernel_that_sets_comm_manager_from_the_comm_package() -> None:
         assert infos["m1"] == {"target_name": "meta.target"} and len(infos) == 2
         got = send(kc, "comm_msg", {"comm_id": "m1", "data": {"x": 1}})
         assert [m["content"]["data"] for m in got] == [{"echo": {"x": 1}}]
+        # comm's BaseComm.handle_msg imports IPython; kernelkit's comms never do.
+        assert value(kc, "import sys\nsorted(m for m in ('IPython', 'ipykernel', 'traitlets', 'tornado') if m in sys.modules)") == "[]"
         send(kc, "comm_close", {"comm_id": "m1", "data": {}})
         assert list(comm_info(kc).values()) == [{"target_name": "kernel.made"}]
     finally:
