@@ -238,7 +238,7 @@ def test_showcase_ipywidgets_slider_both_ways(page: Page) -> None:
     page.keyboard.press("ArrowRight")
     expect(readout).to_have_text("4")
     cell = run_cell(page, panel, "s.value")
-    expect(cell.locator(".jp-OutputArea-executeResult")).to_have_text("4")
+    expect(cell.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")).to_have_text("4")
     box, track = handle.bounding_box(), slider.locator(".noUi-target").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.down()
@@ -246,7 +246,7 @@ def test_showcase_ipywidgets_slider_both_ways(page: Page) -> None:
     page.mouse.up()
     expect(readout).to_have_text("10")
     cell = run_cell(page, panel, "s.value")
-    expect(cell.locator(".jp-OutputArea-executeResult")).to_have_text("10")
+    expect(cell.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")).to_have_text("10")
 
     # And the other way: the kernel sets the value, the slider in the page moves.
     run_cell(page, panel, "s.value = 7")
