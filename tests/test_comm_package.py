@@ -7,6 +7,7 @@ kernelkit becomes the ``comm`` package's provider when the kernel imports ``comm
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from typing import Any
@@ -241,3 +242,29 @@ def test_errors_in_comm_callbacks_are_reported_and_the_kernel_lives_on(calc) -> 
     assert [(m["msg_type"], m["content"]["ename"]) for m in got] == [("error", "ZeroDivisionError")]
     assert value(calc, "1 + 1") == "2"
     assert "e2" in comm_info(calc)
+
+
+def test_the_comm_package_is_patched_on_first_import_in_memory() -> None:
+    """A Kernel() without a server: no comm import at construction, patched when imported later."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from kernelkit import Kernel
+        k = Kernel()
+        assert 'comm' not in sys.modules
+        import comm
+        from comm.base_comm import BaseComm
+        assert comm.get_comm_manager() is k.comm_manager
+        c = comm.create_comm(target_name='t', data={'a': 1})
+        assert isinstance(c, BaseComm) and c.kernel is k and not c._closed
+        assert k.comm_manager.comm_info() == {c.comm_id: {'target_name': 't'}}
+        c.close()
+        assert k.comm_manager.comm_info() == {}
+        # A second kernel in the process becomes the provider; its own opens are BaseComms too.
+        k2 = Kernel()
+        assert comm.get_comm_manager() is k2.comm_manager
+        assert isinstance(k2.comm_manager.open('u'), BaseComm)
+        assert not [m for m in ('IPython', 'ipykernel') if m in sys.modules]
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(TEST_KERNEL_ENV["PYTHONPATH"]))
