@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from importlib.machinery import ModuleSpec
     from types import ModuleType
 
-    from kernelkit.kernel.base import Kernel
+#: The kernel a comm talks through: anything with ``send_response`` and ``iopub_socket``, and a
+#: ``comm_manager`` (a ``kernelkit.Kernel``; typed loosely so this module does not import it).
+KernelLike = Any
 
 
 MsgCallback = Callable[[Message], None]
@@ -39,7 +41,8 @@ TargetCallback = Callable[[Any, Message], None]
 class Comm:
     """One end of a comm, with the API of ``comm.base_comm.BaseComm`` (which ipykernel's comms have)."""
 
-    def __init__(self, kernel: Kernel, target_name: str = "comm", comm_id: str | None = None, primary: bool = True) -> None:
+    def __init__(self, kernel: KernelLike, target_name: str = "comm", comm_id: str | None = None,
+                 primary: bool = True) -> None:
         self.kernel = kernel
         self.target_name = target_name
         self.comm_id = comm_id or new_msg_id()
@@ -101,7 +104,7 @@ class CommManager:
     comm package's ``CommManager`` API too (``register_comm``, ``unregister_comm``, ``get_comm``).
     """
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: KernelLike) -> None:
         self.kernel = kernel
         self.targets: dict[str, TargetCallback] = {}
         self.comms: dict[str, Any] = {}
@@ -196,11 +199,11 @@ class CommManager:
 
 # ---- the comm package ----------------------------------------------------------------------------
 
-_provider: Kernel | None = None  # the kernel comm.create_comm and comm.get_comm_manager serve
+_provider: KernelLike | None = None  # the kernel comm.create_comm and comm.get_comm_manager serve
 _package_comm: type | None = None  # our subclass of comm.base_comm.BaseComm, once comm is imported
 
 
-def provide_comm_package(kernel: Kernel) -> None:
+def provide_comm_package(kernel: KernelLike) -> None:
     """Make ``kernel`` the provider of the ``comm`` package, now or when ``comm`` gets imported."""
     global _provider
     _provider = kernel
@@ -237,7 +240,7 @@ def _make_package_comm(base: type) -> type:
     class KernelkitComm(Comm, base):  # type: ignore[misc, valid-type]
         """A ``comm.base_comm.BaseComm`` whose messages go out through a kernelkit kernel."""
 
-        def __init__(self, *args: Any, kernel: Kernel | None = None, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, kernel: KernelLike | None = None, **kwargs: Any) -> None:
             self.kernel = kernel if kernel is not None else _provider  # type: ignore[assignment]
             base.__init__(self, *args, **kwargs)  # opens the frontend's side if primary
 
