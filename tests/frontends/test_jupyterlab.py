@@ -252,6 +252,14 @@ def test_showcase_ipywidgets_slider_both_ways(page: Page) -> None:
     run_cell(page, panel, "s.value = 7")
     expect(readout).to_have_text("7")
     wait_idle(panel)
+
+    # An Output widget captures what a cell prints inside `with out:` (it asks the comm's kernel
+    # for the current request; the frontend routes that request's output into the widget).
+    cell = run_cell(page, panel, "out = w.Output(layout={'border': '1px solid #999'})\ndisplay(out)\n"
+                                 "with out:\n    print('captured by the Output widget')\nprint('after')")
+    expect(outputs(cell).locator(".widget-output")).to_contain_text("captured by the Output widget")
+    expect(outputs(cell).last).to_have_text("after")
+    wait_idle(panel)
     page.screenshot(path=artifact_path("test_jupyterlab", "showcase-widgets.png"))
     if os.environ.get("KERNELKIT_UPDATE_README_SCREENSHOT"):
         shutil.copyfile(artifact_path("test_jupyterlab", "showcase-widgets.png"), WIDGETS_SCREENSHOT)
