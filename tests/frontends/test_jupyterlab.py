@@ -263,3 +263,19 @@ def test_showcase_ipywidgets_slider_both_ways(page: Page) -> None:
     page.screenshot(path=artifact_path("test_jupyterlab", "showcase-widgets.png"))
     if os.environ.get("KERNELKIT_UPDATE_README_SCREENSHOT"):
         shutil.copyfile(artifact_path("test_jupyterlab", "showcase-widgets.png"), WIDGETS_SCREENSHOT)
+
+
+def test_showcase_dataframe_and_matplotlib_figure(page: Page) -> None:
+    """Rich display of any object without IPython: a DataFrame result is an HTML table, a figure a PNG."""
+    panel = open_notebook(page, SHOWCASE.display_name)
+    cell = run_cell(page, panel, "import pandas as pd\npd.DataFrame({'kernel': ['echo', 'showcase'], 'ms': [120, 130]})")
+    table = cell.locator(".jp-OutputArea-executeResult table.dataframe")
+    expect(table.locator("tbody th")).to_have_text(["0", "1"])
+    expect(table.locator("td")).to_have_text(["echo", "120", "showcase", "130"])
+    cell = run_cell(page, panel, "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+                                 "fig, ax = plt.subplots(figsize=(3, 2))\nax.plot([1, 3, 2])\ndisplay(fig)")
+    image = outputs(cell).locator("img")
+    expect(image).to_be_visible()
+    assert image.get_attribute("src").startswith("data:image/png;base64,")
+    assert image.evaluate("img => img.complete && img.naturalWidth > 100")
+    page.screenshot(path=artifact_path("test_jupyterlab", "showcase-objects.png"))
