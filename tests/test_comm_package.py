@@ -268,3 +268,20 @@ def test_the_comm_package_is_patched_on_first_import_in_memory() -> None:
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(TEST_KERNEL_ENV["PYTHONPATH"]))
+
+
+@pytest.mark.slow
+def test_nbclient_saves_widget_state_in_the_notebook() -> None:
+    """nbclient follows the widget comms and stores their state, so exported HTML shows the widget."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import ipywidgets as w\ns = w.IntSlider(value=5)\ndisplay(s)"),
+                nbformat.v4.new_code_cell("s.value = 6")]
+    NotebookClient(nb, kernel_name=CALC, timeout=60, store_widget_state=True).execute()
+    [view] = [o["data"]["application/vnd.jupyter.widget-view+json"] for o in nb.cells[0].outputs
+              if o["output_type"] == "display_data"]
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert state[view["model_id"]]["model_name"] == "IntSliderModel"
+    assert state[view["model_id"]]["state"]["value"] == 6
