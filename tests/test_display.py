@@ -167,6 +167,13 @@ def test_json_string_is_parsed() -> None:
 
     assert format_display_data(J())[0]["application/json"] == {"k": [1]}
 
+    class NotJSON:
+        def _repr_json_(self):
+            return "{not json"
+
+    with pytest.warns(FormatterWarning, match="not JSON"):
+        assert "application/json" not in format_display_data(NotJSON())[0]
+
 
 def test_a_failing_repr_method_is_left_out_with_a_warning() -> None:
     class Broken:

@@ -90,7 +90,11 @@ def format_display_data(
             if mimetype == "application/json" and isinstance(result, str):
                 import json  # noqa: PLC0415 - IPython accepts a JSON string here, with a warning
 
-                result = json.loads(result)
+                try:
+                    result = json.loads(result)
+                except ValueError as exc:
+                    _warn(obj, name, f"returned a string that is not JSON ({exc})")
+                    continue
             data[mimetype] = result
             if md is not None:
                 metadata[mimetype] = md
