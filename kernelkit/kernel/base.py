@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kernelkit._log import log as kernelkit_log
 from kernelkit._version import __version__
 from kernelkit.kernel.app import launch
-from kernelkit.kernel.comms import CommManager
+from kernelkit.kernel.comms import CommManager, provide_comm_package
 from kernelkit.kernel.handlers import RequestHandlers, error_content, resolve
 from kernelkit.protocol.core import Request
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
@@ -32,10 +32,6 @@ class StdinNotImplementedError(NotImplementedError):
 
 
 MimeBundle = dict[str, Any]
-
-
-def _bundle(data: MimeBundle | str) -> MimeBundle:
-    return {"text/plain": data} if isinstance(data, str) else data
 
 
 class Kernel(RequestHandlers):
@@ -75,6 +71,7 @@ class Kernel(RequestHandlers):
                 setattr(self, name, kwargs[name])
         self.execution_count = 0
         self.comm_manager = CommManager(self)
+        provide_comm_package(self)  # the `comm` package (ipywidgets...) talks through comm_manager
         self._allow_stdin = False
         self._serving: dict[int, Request] = {}  # thread id -> the request it is handling
         self._last: dict[str, Request] = {}  # channel -> the request handled last
@@ -280,17 +277,24 @@ class Kernel(RequestHandlers):
         self.send_response(self.iopub_socket, "stream", {"name": stream, "text": text})
 
     def display(
-        self, data: MimeBundle | str, metadata: dict[str, Any] | None = None, *, display_id: str | None = None
+        self, data: Any, metadata: dict[str, Any] | None = None, *, display_id: str | None = None
     ) -> None:
-        """Show rich output: ``data`` is a MIME bundle such as ``{"text/html": "<b>hi</b>"}``."""
-        content: dict[str, Any] = {"data": _bundle(data), "metadata": metadata or {}, "transient": {}}
+        """Show rich output: a MIME bundle such as ``{"text/html": "<b>hi</b>"}``, a str (text/plain),
+        or any object with IPython's ``_repr_*_`` methods (see :mod:`kernelkit.kernel.display`)."""
+        from kernelkit.kernel.display import display_data  # on first use: start-up pays nothing
+
+        bundle, md = display_data(data)
+        content: dict[str, Any] = {"data": bundle, "metadata": {**md, **(metadata or {})}, "transient": {}}
         if display_id is not None:
             content["transient"]["display_id"] = display_id
         self.send_response(self.iopub_socket, "display_data", content)
 
-    def update_display(self, data: MimeBundle | str, *, display_id: str, metadata: dict[str, Any] | None = None) -> None:
+    def update_display(self, data: Any, *, display_id: str, metadata: dict[str, Any] | None = None) -> None:
         """Replace what an earlier ``display(..., display_id=...)`` showed, wherever it is shown."""
-        content = {"data": _bundle(data), "metadata": metadata or {}, "transient": {"display_id": display_id}}
+        from kernelkit.kernel.display import display_data
+
+        bundle, md = display_data(data)
+        content = {"data": bundle, "metadata": {**md, **(metadata or {})}, "transient": {"display_id": display_id}}
         self.send_response(self.iopub_socket, "update_display_data", content)
 
     def clear_output(self, wait: bool = False) -> None:
