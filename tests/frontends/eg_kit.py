@@ -352,16 +352,8 @@ class KernelSocket:
             if msg["channel"] == channel and msg["parent_header"].get("msg_id") == msg_id:
                 return msg
 
-    def kernel_info(self, timeout: float = 60) -> dict[str, Any]:
-        """kernel_info_reply content; retried, as a kernel EG just (re)started may not be listening yet."""
-        deadline = time.monotonic() + timeout
-        while True:
-            msg_id = self.send("shell", "kernel_info_request", {})
-            try:
-                return self.reply_to(msg_id, timeout=min(5, max(0.5, deadline - time.monotonic())))["content"]
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
+    def kernel_info(self, timeout: float = 10) -> dict[str, Any]:
+        return self.reply_to(self.send("shell", "kernel_info_request", {}), timeout=timeout)["content"]
 
     def execute_request(self, code: str, allow_stdin: bool = False) -> str:
         return self.send("shell", "execute_request", {"code": code, "silent": False, "store_history": True,
@@ -393,6 +385,23 @@ class KernelSocket:
 
     def close(self) -> None:
         self.ws.close()
+
+
+def open_kernel(gateway: Gateway, kernel_id: str, timeout: float = 60) -> tuple[KernelSocket, dict[str, Any]]:
+    """A channels websocket on which the kernel answers ``kernel_info``, and that answer.
+
+    Reconnects until then: a websocket opened while EG is still (re)starting a remote kernel is
+    wired to port 0 and stays deaf (EG 3.3 / jupyter_server 1.x), as a browser tab would find.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        ws = KernelSocket(gateway, kernel_id)
+        try:
+            return ws, ws.kernel_info(timeout=min(5.0, max(1.0, deadline - time.monotonic())))
+        except Exception:
+            ws.close()
+            if time.monotonic() > deadline:
+                raise
 
 
 def stream_text(iopub: list[dict[str, Any]]) -> str:

@@ -27,8 +27,8 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from eg_kit import (ECHO_LOCAL, ECHO_SSH, REMOTE_HOST, SHOWCASE_LOCAL, SHOWCASE_SSH, SSHD, Gateway, KernelSocket,
-                    eg_python, no_leftovers, processes_with, stream_text, wait_gone, write_kernelspecs)
+from eg_kit import (ECHO_LOCAL, ECHO_SSH, REMOTE_HOST, SHOWCASE_LOCAL, SHOWCASE_SSH, SSHD, Gateway,
+                    eg_python, no_leftovers, open_kernel, processes_with, stream_text, wait_gone, write_kernelspecs)
 from frontend_kit import artifact_path, wait_until
 
 pytestmark = pytest.mark.slow
@@ -113,10 +113,10 @@ def test_user_session(gateway: Gateway, setup: Setup, name: str) -> None:
     """Create, list, execute with every kind of output, stdin, interrupt, restart, delete."""
     kernel_id = gateway.start_kernel(name)
     with no_leftovers(kernel_id):
-        ws = KernelSocket(gateway, kernel_id)
+        ws, info = open_kernel(gateway, kernel_id)
         try:
             assert kernel_id in gateway.kernel_ids()
-            assert ws.kernel_info()["banner"].startswith("kernelkit showcase kernel")
+            assert info["banner"].startswith("kernelkit showcase kernel")
             first = kernel_process(kernel_id)
             if name == SHOWCASE_SSH:  # really started through sshd, by the launcher, away from EG's process tree
                 assert gateway.server.proc.pid not in [p.pid for p in first.parents()]
@@ -164,8 +164,7 @@ def test_user_session(gateway: Gateway, setup: Setup, name: str) -> None:
             _, alive = psutil.wait_procs([first], timeout=15)
             assert not alive, "the old kernel process outlived the restart"
             ws.close()
-            ws = KernelSocket(gateway, kernel_id)
-            ws.kernel_info()
+            ws, _ = open_kernel(gateway, kernel_id)
             second = kernel_process(kernel_id)
             assert second.pid != first.pid
             reply, iopub = ws.execute("print(n)")
@@ -179,9 +178,8 @@ def test_user_session(gateway: Gateway, setup: Setup, name: str) -> None:
 def test_echo_kernel(gateway: Gateway, name: str) -> None:
     kernel_id = gateway.start_kernel(name)
     with no_leftovers(kernel_id):
-        ws = KernelSocket(gateway, kernel_id)
+        ws, info = open_kernel(gateway, kernel_id)
         try:
-            info = ws.kernel_info()
             assert info["implementation"] == "Echo"
             reply, iopub = ws.execute("hello, gateway")
             assert reply["content"]["status"] == "ok"
@@ -202,7 +200,7 @@ def test_idle_kernels_culled(setup: Setup) -> None:
         ids = [gw.start_kernel(ECHO_LOCAL), gw.start_kernel(ECHO_SSH)]
         with no_leftovers(*ids, timeout=20):
             for kernel_id in ids:
-                ws = KernelSocket(gw, kernel_id)
+                ws, _ = open_kernel(gw, kernel_id)
                 try:
                     assert stream_text(ws.execute("still here")[1]) == "still here"
                 finally:
@@ -251,9 +249,8 @@ def test_remote_kernel_killed(gateway: Gateway, setup: Setup) -> None:
     """SIGKILL the kernel on the SSH host: its launcher exits, EG sees it dead and restarts it there."""
     kernel_id = gateway.start_kernel(ECHO_SSH)
     with no_leftovers(kernel_id):
-        ws = KernelSocket(gateway, kernel_id)
+        ws, _ = open_kernel(gateway, kernel_id)
         try:
-            ws.kernel_info()
             first = kernel_process(kernel_id)
             launcher = first.parent()
             result = setup.sshd.run(f"kill -9 {first.pid}")
@@ -263,8 +260,7 @@ def test_remote_kernel_killed(gateway: Gateway, setup: Setup) -> None:
                                 "EG to restart the dead kernel")
             assert "launch_kernelkit.py" in " ".join(second.parent().cmdline())
             ws.close()
-            ws = KernelSocket(gateway, kernel_id)
-            ws.kernel_info()
+            ws, _ = open_kernel(gateway, kernel_id)
             assert stream_text(ws.execute("back again")[1]) == "back again"
         finally:
             ws.close()
@@ -278,7 +274,7 @@ def test_gateway_killed_then_started_again(setup: Setup) -> None:
         ids = [gw.start_kernel(ECHO_LOCAL), gw.start_kernel(ECHO_SSH)]
         with no_leftovers(*ids, timeout=5):
             for kernel_id in ids:
-                ws = KernelSocket(gw, kernel_id)
+                ws, _ = open_kernel(gw, kernel_id)
                 try:
                     assert stream_text(ws.execute("before the crash")[1]) == "before the crash"
                 finally:
@@ -300,7 +296,7 @@ def test_gateway_killed_then_started_again(setup: Setup) -> None:
         for name in (ECHO_LOCAL, ECHO_SSH):
             kernel_id = again.start_kernel(name)
             with no_leftovers(kernel_id):
-                ws = KernelSocket(again, kernel_id)
+                ws, _ = open_kernel(again, kernel_id)
                 try:
                     assert stream_text(ws.execute("after the crash")[1]) == "after the crash"
                 finally:
