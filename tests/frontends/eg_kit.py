@@ -210,7 +210,7 @@ class Gateway:
 
     def __init__(self, *, specs: Path, workdir: Path, log_path: Path, sshd: SSHD | None = None,
                  cull_idle_timeout: int = 0, extra_args: list[str] | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, debug: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = uuid.uuid4().hex if token is None else token
@@ -230,7 +230,7 @@ class Gateway:
         }
         args = [str(eg_python()), "-m", "enterprise_gateway", "--ip=127.0.0.1", f"--port={self.port}",
                 "--port_retries=0", f"--EnterpriseGatewayApp.auth_token={self.token}",
-                "--EnterpriseGatewayApp.list_kernels=True", "--debug"]
+                "--EnterpriseGatewayApp.list_kernels=True"] + (["--debug"] if debug else [])
         if sshd is not None:
             env.update({"HOME": str(sshd.home), "EG_SSH_PORT": str(sshd.port), "EG_REMOTE_USER": sshd.user})
             args.append(f"--EnterpriseGatewayApp.remote_hosts={REMOTE_HOST}")

@@ -17,8 +17,8 @@ Every test checks that no process of its kernels outlives it.
 
 from __future__ import annotations
 
-import os
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -172,6 +172,8 @@ def test_user_session(gateway: Gateway, setup: Setup, name: str) -> None:
         finally:
             ws.close()
             delete_kernel(gateway, kernel_id)
+    # the launcher removed the connection file it wrote on the SSH host, and its folder
+    assert list(Path(tempfile.gettempdir()).glob(f"kernel-{kernel_id}-*")) == []
 
 
 @pytest.mark.parametrize("name", [ECHO_LOCAL, ECHO_SSH])
@@ -288,6 +290,8 @@ def test_gateway_killed_then_started_again(setup: Setup) -> None:
             assert wait_gone(ids[1], GATEWAY_SILENCE + 15) == [], "the SSH kernel outlived EG"
             assert not local.is_running() and not remote.is_running()
             assert time.monotonic() - killed < GATEWAY_SILENCE + 15
+            kernel_log = (gw.kernel_log_dir / f"kernel-{ids[1]}.log").read_text()
+            assert "no word from the gateway" in kernel_log, kernel_log
     finally:
         gw.stop()
 
