@@ -89,8 +89,9 @@ def direct(name: str, starts: int, trips: int) -> tuple[list[float], list[tuple[
         kc = km.client()
         kc.start_channels()
         try:
-            kc.wait_for_ready(timeout=60)  # kernel_info answered and iopub subscribed
+            kc.kernel_info(reply=True, timeout=60)
             start_times.append(time.perf_counter() - started)
+            kc.wait_for_ready(timeout=60)  # iopub subscribed too, before any round trip (not timed)
             if i == 0:
                 kc.execute(CODE[name], reply=True, timeout=30)  # warm-up
                 for _ in range(trips):
