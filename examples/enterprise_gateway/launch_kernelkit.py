@@ -154,6 +154,23 @@ def wait_for_ports(path: Path, kernel: subprocess.Popen, timeout: float) -> dict
     raise RuntimeError(f"the kernel did not bind its ports within {timeout:.0f} s")
 
 
+def wait_listening(info: dict, kernel: subprocess.Popen, timeout: float) -> None:
+    """Wait until the kernel accepts TCP connections on all five ports it was given."""
+    host = "127.0.0.1" if info["ip"] in ("0.0.0.0", "") else info["ip"]  # noqa: S104
+    waiting = [info[f"{name}_port"] for name in CHANNELS]
+    deadline = time.monotonic() + timeout
+    while waiting:
+        if kernel.poll() is not None:
+            raise RuntimeError(f"the kernel exited with {kernel.returncode} before binding its ports")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the kernel did not bind ports {waiting} within {timeout:.0f} s")
+        try:
+            socket.create_connection((host, waiting[0]), timeout=1).close()
+            waiting.pop(0)
+        except OSError:
+            time.sleep(0.01)
+
+
 def stop_kernel(kernel: subprocess.Popen, grace: float = 5) -> int:
     if kernel.poll() is None:
         kernel.terminate()
@@ -215,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             info = wait_for_ports(connection_file, kernel, STARTUP_TIMEOUT)
+            if upper > lower:  # ports chosen here: the file had them from the start
+                wait_listening(info, kernel, STARTUP_TIMEOUT)
         except RuntimeError as exc:
             log(f"error: {exc}")
             return stop_kernel(kernel) or 1

@@ -60,7 +60,7 @@ def eg_venv_dir() -> Path:
 
 
 def eg_python() -> Path:
-    """The interpreter of EG's virtualenv, created with pip on first use (about 40 s, less from pip's cache)."""
+    """The interpreter of EG's virtualenv, created with pip on first use (40-60 s on two cores)."""
     venv = eg_venv_dir()
     python = venv / "bin" / "python"
     marker = venv / ".kernelkit-ready"
@@ -73,14 +73,30 @@ def eg_python() -> Path:
             return python
         shutil.rmtree(venv, ignore_errors=True)  # a half-made one from an interrupted run
         base = getattr(sys, "_base_executable", sys.executable)
-        subprocess.run([base, "-m", "venv", str(venv)], check=True)
         env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
-        result = subprocess.run([str(python), "-m", "pip", "install", "-q", EG_REQUIREMENT],
-                                env=env, capture_output=True, text=True)
+        if _pip_can_target_another_python():
+            # no ensurepip needed (Debian's python3 lacks it without python3-venv), and faster:
+            # this environment's pip installs into the new one
+            subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+            install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", EG_REQUIREMENT]
+        else:
+            subprocess.run([base, "-m", "venv", str(venv)], check=True)
+            install = [str(python), "-m", "pip", "install", "-q", EG_REQUIREMENT]
+        result = subprocess.run(install, env=env, capture_output=True, text=True)
         if result.returncode:
             raise RuntimeError(f"pip install {EG_REQUIREMENT} failed:\n{result.stdout}\n{result.stderr}")
         marker.write_text(EG_REQUIREMENT + "\n")
     return python
+
+
+def _pip_can_target_another_python() -> bool:
+    """pip 22.3+ has ``--python``: it can install into another environment."""
+    try:
+        import pip
+    except ImportError:
+        return False
+    major, minor = (int(part) for part in pip.__version__.split(".")[:2])
+    return (major, minor) >= (22, 3)
 
 
 # ---- kernelspecs -----------------------------------------------------------------------------
