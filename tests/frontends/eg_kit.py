@@ -48,6 +48,7 @@ ECHO_LOCAL = "kk-eg-echo"
 SHOWCASE_LOCAL = "kk-eg-showcase"
 ECHO_SSH = "kk-eg-echo-ssh"
 SHOWCASE_SSH = "kk-eg-showcase-ssh"
+SHOWCASE_SSH_MESSAGE = "kk-eg-showcase-ssh-msg"  # interrupt_mode "message": EG interrupts on control
 IPYKERNEL_LOCAL = "eg-python3"
 
 
@@ -141,6 +142,9 @@ def write_kernelspecs(root: Path, gateway_silence: float = 10, ssh_port_range: s
                proxy_config={"port_range": ssh_port_range} if ssh_port_range else None)
     write_spec(root, SHOWCASE_SSH, remote_argv(str(SHOWCASE), gateway_silence), DISTRIBUTED_PROXY,
                language="python", display_name="Showcase (kernelkit, EG over SSH)")
+    write_spec(root, SHOWCASE_SSH_MESSAGE, remote_argv(str(SHOWCASE), gateway_silence), DISTRIBUTED_PROXY,
+               language="python", display_name="Showcase (kernelkit, EG over SSH, message interrupts)",
+               interrupt_mode="message")
     write_spec(root, IPYKERNEL_LOCAL, [here, "-m", "ipykernel_launcher", "-f", "{connection_file}"], LOCAL_PROXY,
                language="python", display_name="Python 3 (ipykernel, EG local)")
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from eg_kit import (ECHO_LOCAL, ECHO_SSH, REMOTE_HOST, SHOWCASE_LOCAL, SHOWCASE_SSH, SSHD, Gateway,
+from eg_kit import (ECHO_LOCAL, ECHO_SSH, REMOTE_HOST, SHOWCASE_LOCAL, SHOWCASE_SSH, SHOWCASE_SSH_MESSAGE, SSHD, Gateway,
                     eg_python, no_leftovers, open_kernel, processes_with, stream_text, wait_gone, write_kernelspecs)
 from frontend_kit import artifact_path, wait_until
 
@@ -112,7 +112,7 @@ def test_kernelspecs_listed(gateway: Gateway) -> None:
     assert info.value.code in (401, 403)
 
 
-@pytest.mark.parametrize("name", [SHOWCASE_LOCAL, SHOWCASE_SSH])
+@pytest.mark.parametrize("name", [SHOWCASE_LOCAL, SHOWCASE_SSH, SHOWCASE_SSH_MESSAGE])
 def test_user_session(gateway: Gateway, setup: Setup, name: str) -> None:
     """Create, list, execute with every kind of output, stdin, interrupt, restart, delete."""
     kernel_id = gateway.start_kernel(name)
@@ -122,7 +122,7 @@ def test_user_session(gateway: Gateway, setup: Setup, name: str) -> None:
             assert kernel_id in gateway.kernel_ids()
             assert info["banner"].startswith("kernelkit showcase kernel")
             first = kernel_process(kernel_id)
-            if name == SHOWCASE_SSH:  # really started through sshd, by the launcher, away from EG's process tree
+            if name != SHOWCASE_LOCAL:  # really started through sshd, by the launcher, away from EG's process tree
                 assert gateway.server.proc.pid not in [p.pid for p in first.parents()]
                 assert "Accepted publickey" in setup.sshd.server.log()
                 launcher = first.parent()
@@ -150,7 +150,8 @@ def test_user_session(gateway: Gateway, setup: Setup, name: str) -> None:
             assert reply["content"]["status"] == "ok"
             assert stream_text(iopub) == "hello Ada\n"
 
-            # interrupt over REST: EG signals the local kernel itself, the SSH one through the launcher
+            # interrupt over REST: EG signals the local kernel itself, the SSH one through the
+            # launcher's comm port, or sends interrupt_request on control ("message" mode)
             msg_id = ws.execute_request("import time; time.sleep(60)")
             time.sleep(1)
             started = time.monotonic()
@@ -159,6 +160,9 @@ def test_user_session(gateway: Gateway, setup: Setup, name: str) -> None:
             reply = ws.reply_to(msg_id, timeout=20)
             assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
             assert time.monotonic() - started < 10
+            if name != SHOWCASE_LOCAL:
+                launcher_log = (gateway.kernel_log_dir / f"kernel-{kernel_id}.log").read_text()
+                assert ("gateway asks for signal 2" in launcher_log) == (name == SHOWCASE_SSH), launcher_log
             reply, iopub = ws.execute("print(n)")
             assert stream_text(iopub) == "6\n"
 
