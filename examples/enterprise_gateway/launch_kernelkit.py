@@ -6,7 +6,8 @@ in Kubernetes pods, on YARN nodes) through a *kernel launcher* named in the kern
 ``launch_ipykernel.py`` does, which kernelkit kernels do not do by themselves:
 
 1. start the kernel with ``python -m kernelkit_launcher TARGET -f CONNECTION_FILE --parent PID``
-   (the kernel dies with this launcher). Without a port range the kernel binds its own ports
+   (the kernel dies with this launcher; the file, which holds the key, is deleted as soon as
+   the kernel has read it). Without a port range the kernel binds its own ports
    (the connection file it is given has port 0 everywhere) and rewrites the file, so no port
    can be taken between choosing it and binding it; with ``--RemoteProcessProxy.port-range`` the
    launcher picks five free ports inside the range first;
@@ -237,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as exc:
             log(f"error: {exc}")
             return stop_kernel(kernel) or 1
+        finally:
+            # The kernel has read the file (and written its ports): nobody needs it any more, so
+            # the key leaves the disk now, and nothing is left behind even if we are SIGKILLed.
+            connection_file.unlink(missing_ok=True)
+            folder.rmdir()
         reply = {**info, "pid": kernel.pid, "pgid": os.getpgid(kernel.pid), "comm_port": comm.getsockname()[1],
                  "kernel_id": args.kernel_id}
         listener = GatewayListener(comm, kernel)
@@ -260,9 +266,6 @@ def main(argv: list[str] | None = None) -> int:
         comm.close()
         if kernel.poll() is None:
             stop_kernel(kernel)
-        connection_file.unlink(missing_ok=True)
-        folder.rmdir()
-
 
 if __name__ == "__main__":
     sys.exit(main())

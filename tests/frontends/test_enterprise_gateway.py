@@ -128,6 +128,8 @@ def test_user_session(gateway: Gateway, setup: Setup, name: str) -> None:
                 launcher = first.parent()
                 assert "launch_kernelkit.py" in " ".join(launcher.cmdline())
                 assert f"--ip {REMOTE_HOST}" in " ".join(launcher.cmdline())
+                # the connection file (it holds the key) is gone once the kernel has read it
+                assert list(Path(tempfile.gettempdir()).glob(f"kernel-{kernel_id}-*")) == []
             else:
                 assert first.parent().pid == gateway.server.proc.pid
 
