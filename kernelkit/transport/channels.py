@@ -206,6 +206,10 @@ class Publisher:
         if self.owner == me:
             self._drain()
             return True
+        if self.owner != self._io_thread:
+            # The shell thread owns the socket: it sends the queue before its own next message or
+            # when it hands the socket back, and waiting for it could last as long as its request.
+            return True
         target = self._queued
         if self._drained >= target:
             return True
