@@ -77,7 +77,8 @@ class Kernel(RequestHandlers):
         for name in ("session", "iopub_socket", "stdin_socket", "parent", "log"):
             if kwargs.get(name) is not None:
                 setattr(self, name, kwargs[name])
-        self.execution_count = 0
+        self._execution_count = 0
+        self._thread_counts: dict[int, int] = {}  # subshells: thread id -> the count of the cell it runs
         self.comm_manager = CommManager(self)
         self._allow_stdin = False
         self._serving: dict[int, Request] = {}  # thread id -> the request it is handling
@@ -98,6 +99,23 @@ class Kernel(RequestHandlers):
         They follow the kernel options in the kernelspec's ``argv`` (``kernelkit install TARGET
         -- --database FILE``); the parsed values are ``self.arguments`` when ``__init__`` runs.
         """
+
+    @property
+    def execution_count(self) -> int:
+        """The kernel's execution count (one for the whole kernel, main shell and subshells alike).
+
+        With subshells, read in ``do_execute`` it is the count *of the cell being run on the
+        calling thread*, even when a cell on another shell has counted since.
+        """
+        if self._thread_counts:
+            count = self._thread_counts.get(threading.get_ident())
+            if count is not None:
+                return count
+        return self._execution_count
+
+    @execution_count.setter
+    def execution_count(self, value: int) -> None:
+        self._execution_count = value
 
     @property
     def log(self) -> logging.Logger:

@@ -119,7 +119,8 @@ class RequestHandlers:
 
     # Provided by Kernel (declared for the type checker).
     _io: KernelIO | None
-    execution_count: int
+    _execution_count: int
+    _thread_counts: dict[int, int]
     comm_manager: Any
     _allow_stdin: bool
     _count_lock: threading.Lock
@@ -181,11 +182,19 @@ class RequestHandlers:
             return
         request = Request(getattr(stream, "name", "shell"), ident, parent)
         with self._count_lock:  # one count for the kernel, whichever (sub)shell executes
-            execute, execute_input = io.core.begin_execute(request, self.execution_count)
-            self.execution_count = execute.execution_count
+            execute, execute_input = io.core.begin_execute(request, self._execution_count)
+            self._execution_count = execute.execution_count
         if execute_input is not None:
             io.send(execute_input)
-        result = self._run_execute(execute)
+        if self.subshells:  # self.execution_count in this thread: this cell's count
+            thread = threading.get_ident()
+            self._thread_counts[thread] = execute.execution_count
+            try:
+                result = self._run_execute(execute)
+            finally:
+                del self._thread_counts[thread]
+        else:
+            result = self._run_execute(execute)
         reply, abort = io.core.finish_execute(execute, result)
         io.flush_output()
         if abort:
