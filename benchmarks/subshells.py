@@ -114,6 +114,20 @@ MAIN_CELLS = {
 }
 
 
+def wait_started(kernel: Running, msg_id: str, timeout: float = 30.0) -> None:
+    """Until the main shell's cell has begun (its ``execute_input``), and a moment more."""
+    client = kernel.client
+    assert client is not None
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if client.iopub.poll(100):
+            msg = client.recv(client.iopub)
+            if msg and msg["msg_type"] == "execute_input" and msg["parent_header"].get("msg_id") == msg_id:
+                time.sleep(0.1)
+                return
+    raise RuntimeError("the main shell's cell did not start")
+
+
 def subshell_samples(kernel: Running, subshell_id: str, state: str, count: int, seconds: float) -> list[float]:
     """Round trips of kernel_info_request on the subshell while the main shell is in ``state``."""
     client = kernel.client
@@ -124,7 +138,7 @@ def subshell_samples(kernel: Running, subshell_id: str, state: str, count: int, 
     if cell is not None:
         main_id, frames = request(kernel, "execute_request", {**EXECUTE, "code": cell.format(seconds=seconds)})
         main_sock.send_multipart(frames)
-        time.sleep(0.2)  # the main shell is inside its cell
+        wait_started(kernel, main_id)
     samples = []
     ends = time.perf_counter() + seconds - 0.6
     while len(samples) < count and (cell is None or time.perf_counter() < ends):
@@ -151,6 +165,7 @@ def main() -> int:
     try:
         commit = export_baseline(args.baseline_ref, baseline)
         root = isolate(baseline)
+        os.chdir(root)  # kernels start here: no kernelkit/ in the working folder may shadow the one under test
         for name in ("echo-before", "echo-after", "kernelkit-subshells", "ipykernel"):
             kernels[name] = Running(name, context, shells=2)
             kernels[name].connect_iopub()

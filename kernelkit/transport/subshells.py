@@ -44,6 +44,12 @@ GONE = b"kernelkit-subshell-gone"
 DELIMITER = b"<IDS|MSG>"
 STOP_WAIT = 1.0  # seconds the router waits at shutdown for subshell threads to end
 COMMAND_TIMEOUT = 10.0  # seconds the control thread waits for the router to create/delete a subshell
+#: Python's GIL switch interval while a subshell exists (Python's default: 5 ms). A thread that
+#: wants the GIL while another computes waits up to this long, and a subshell request crosses
+#: threads several times (router, subshell, iopub): while the main shell runs a pure-Python
+#: loop, that wait *is* a subshell's round trip. It costs nothing without contention (no thread
+#: asks for the GIL); with contention, the computing thread yields sooner.
+SWITCH_INTERVAL = 0.0002
 
 
 class Lane:
@@ -124,6 +130,7 @@ class ShellRouter:
         self._thread = threading.Thread(target=self._run, name="kernelkit-shell", daemon=True)
         self._poller = zmq.Poller()
         self._stopped = False
+        self._saved_interval: float | None = None
         # The main shell's lane; its router end is claimed by the router thread when it starts.
         self._main_end, main_inbox = self._pair("main")
         self.main = Lane(None, main_inbox, KernelCore(session))
@@ -257,6 +264,11 @@ class ShellRouter:
         self._poller.register(end.socket, zmq.POLLIN)
         thread.start()
         self.lanes[subshell_id] = lane
+        if self._saved_interval is None:
+            import sys
+
+            self._saved_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(SWITCH_INTERVAL, self._saved_interval))
         return subshell_id
 
     def _lane_main(self, lane: Lane) -> None:
@@ -275,6 +287,11 @@ class ShellRouter:
             return False
         end = self._to_lane.pop(subshell_id)
         end.send_multipart([STOP])  # after the requests already routed to it: they are served first
+        if not self.lanes and self._saved_interval is not None:
+            import sys
+
+            sys.setswitchinterval(self._saved_interval)
+            self._saved_interval = None
         return True
 
     def _route_requests(self) -> None:
