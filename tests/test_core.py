@@ -182,7 +182,7 @@ def test_a_request_for_an_unknown_subshell_gets_busy_error_idle(core: KernelCore
     req = request("execute_request", {"code": "1"})
     outs = core.unknown_subshell(req, "nope")
     assert types(outs) == [("iopub", "status"), ("shell", "execute_reply"), ("iopub", "status")]
-    assert outs[1].msg["content"]["ename"] == "SubshellNotFound"
+    assert outs[1].msg["content"]["ename"] == "UnknownSubshellError"
     assert all(o.msg["parent_header"] is req.msg["header"] for o in outs)
     # a comm message is no request: busy and idle, no reply
     assert types(core.unknown_subshell(request("comm_msg", {"comm_id": "c"}), "nope")) == [

@@ -161,7 +161,7 @@ def test_delete_list_and_unknown_subshells() -> None:
             msg_id = run(kc, "1", gone)
             reply = replies(kc, 1)[msg_id][1]
             assert reply["msg_type"] == "execute_reply"
-            assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "SubshellNotFound"
+            assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "UnknownSubshellError"
             assert of(iopub_until_idle(kc, [msg_id]), msg_id) == ["busy", "idle"]
         # the kernel and the other subshell are fine
         msg_id = run(kc, "'still here'", b)

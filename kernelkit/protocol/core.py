@@ -215,7 +215,7 @@ class KernelCore:
 
     def no_such_subshell(self, request: Request, subshell_id: Any) -> Outgoing:
         """The error reply for a request naming a subshell this kernel does not have."""
-        return self.error_reply(request, "SubshellNotFound", f"no subshell with id {subshell_id!r}")
+        return self.error_reply(request, "UnknownSubshellError", f"no subshell with id {subshell_id!r}")
 
     def unknown_subshell(self, request: Request, subshell_id: Any) -> list[Outgoing]:
         """What a shell message for an unknown subshell gets: busy, an error reply (for a request), idle."""
