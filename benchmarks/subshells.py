@@ -58,7 +58,8 @@ def isolate(baseline: Path) -> Path:
     for name, (argv, env) in kernels.items():
         spec = root / "path" / "kernels" / name
         spec.mkdir(parents=True)
-        (spec / "kernel.json").write_text(json.dumps({"argv": argv, "env": env, "display_name": name, "language": "python"}))
+        spec_json = {"argv": argv, "env": env, "display_name": name, "language": "python"}
+        (spec / "kernel.json").write_text(json.dumps(spec_json))
     return root
 
 
@@ -71,11 +72,13 @@ def export_baseline(ref: str, into: Path) -> str:
     return commit
 
 
-def request(kernel: Running, msg_type: str, content: dict[str, Any], subshell_id: str | None = None) -> tuple[str, list[bytes]]:
+def request(
+    kernel: Running, msg_type: str, content: dict[str, Any], subshell_id: str | None = None
+) -> tuple[str, list[bytes]]:
     """A signed request, with ``subshell_id`` in its header when given."""
     client = kernel.client
     assert client is not None
-    signer: Signer = client._signer  # noqa: SLF001 - the benchmark's own client
+    signer: Signer = client._signer
     msg_id = os.urandom(16).hex()
     header: dict[str, Any] = {"msg_id": msg_id, "msg_type": msg_type, "username": "bench", "session": client.session,
                               "date": datetime.now(timezone.utc).isoformat(), "version": "5.5"}
@@ -85,7 +88,9 @@ def request(kernel: Running, msg_type: str, content: dict[str, Any], subshell_id
     return msg_id, [DELIMITER, signer.sign(parts), *parts]
 
 
-def round_trip(kernel: Running, sock: zmq.Socket, msg_type: str, content: dict[str, Any], subshell_id: str | None = None) -> float:
+def round_trip(
+    kernel: Running, sock: zmq.Socket, msg_type: str, content: dict[str, Any], subshell_id: str | None = None
+) -> float:
     """Seconds from sending a request to having its reply and its idle status."""
     assert kernel.client is not None
     msg_id, frames = request(kernel, msg_type, content, subshell_id)
@@ -152,7 +157,8 @@ def subshell_samples(kernel: Running, subshell_id: str, state: str, count: int, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run, not for the record)")
-    parser.add_argument("--baseline-ref", default="main", help="git ref whose kernelkit/ is the 'before' (default: main)")
+    parser.add_argument("--baseline-ref", default="main",
+                        help="git ref whose kernelkit/ is the 'before' (default: main)")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
     rounds, per_round = (3, 100) if args.quick else (10, 300)
@@ -176,7 +182,8 @@ def main() -> int:
                 kernel = kernels[name]
                 assert kernel.client is not None
                 for _ in range(per_round):
-                    main_rt[name].append(round_trip(kernel, kernel.client.shell, "execute_request", {**EXECUTE, "code": "hi"}))
+                    sample = round_trip(kernel, kernel.client.shell, "execute_request", {**EXECUTE, "code": "hi"})
+                    main_rt[name].append(sample)
         # 2. a subshell's round trip, main shell idle / sleeping / busy, kernelkit and ipykernel alternating
         sub_rt: dict[tuple[str, str], list[float]] = {}
         subshell = {name: create_subshell(kernels[name]) for name in ("kernelkit-subshells", "ipykernel")}

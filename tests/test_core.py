@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from kernelkit.protocol.core import (
-    SUBSHELL_REQUESTS, BadRequest, KernelCore, Outgoing, Request, reply_type, subshell_of, subshell_of_header,
+    SUBSHELL_REQUESTS,
+    BadRequest,
+    KernelCore,
+    Outgoing,
+    Request,
+    reply_type,
+    subshell_of,
+    subshell_of_header,
 )
 from kernelkit.protocol.session import Session
 

@@ -88,6 +88,8 @@ def test_only_a_kernel_that_opts_in_advertises_and_serves_subshells() -> None:
     with running_kernel(SUBSHELLS) as (_, kc):
         assert "kernel subshells" in kc.kernel_info(reply=True)["content"]["supported_features"]
         assert control(kc, "list_subshell_request") == {"status": "ok", "subshell_id": []}
+        _, msgs = execute(kc, "import threading\nsorted(t.name for t in threading.enumerate())")
+        assert "kernelkit-shell" in next(m for m in msgs if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"]
     with running_kernel(CALC) as (_, kc):
         assert "kernel subshells" not in kc.kernel_info(reply=True)["content"]["supported_features"]
         for msg_type, content in (("create_subshell_request", {}), ("list_subshell_request", {}),
@@ -96,6 +98,10 @@ def test_only_a_kernel_that_opts_in_advertises_and_serves_subshells() -> None:
         # a subshell_id on a shell request is ignored by a kernel without subshells: the main shell runs it
         msg_id = run(kc, "6 * 7", "whatever")
         assert replies(kc, 1)[msg_id][1]["content"]["status"] == "ok"
+        # and it pays nothing: no router thread, the main thread owns the shell socket as before
+        _, msgs = execute(kc, "import threading, sys\nsorted(t.name for t in threading.enumerate()), sys.getswitchinterval()")
+        names, interval = eval(next(m for m in msgs if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"])
+        assert "kernelkit-shell" not in names and interval == 0.005
 
 
 # ---- concurrency ----------------------------------------------------------------------------
@@ -133,12 +139,12 @@ def test_several_subshells_run_concurrently_each_in_order() -> None:
         subs = [create_subshell(kc) for _ in range(3)]
         assert control(kc, "list_subshell_request") == {"status": "ok", "subshell_id": subs}
         started = time.monotonic()
-        ids = {sub: [run(kc, f"import time, threading\ntime.sleep(1)\nthreading.current_thread().name", sub),
+        ids = {sub: [run(kc, "import time, threading\ntime.sleep(1)\nthreading.current_thread().name", sub),
                      run(kc, "'second'", sub)] for sub in subs}
         got = replies(kc, 6, timeout=15)
         elapsed = time.monotonic() - started
         assert elapsed < 2.5, f"three 1 s cells on three subshells took {elapsed:.1f} s"
-        for sub, (first, second) in ids.items():
+        for first, second in ids.values():
             assert got[first][0] <= got[second][0], "a subshell ran its requests out of order"
         msgs = iopub_until_idle(kc, [i for pair in ids.values() for i in pair])
         threads = set()
@@ -198,6 +204,7 @@ def test_input_from_a_subshell_is_an_error_and_main_shell_input_still_works() ->
 # ---- comms on a subshell, as JupyterLab sends them ------------------------------------------
 
 
+@pytest.mark.slow
 def test_comm_messages_routed_to_a_subshell_as_jupyterlab_does() -> None:
     """JupyterLab (@jupyterlab/services CommHandler, default ``perCommTarget``) creates one subshell
     per comm target once the kernel advertises "kernel subshells" and sends that comm's

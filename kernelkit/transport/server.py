@@ -374,7 +374,7 @@ class KernelServer:
     def list_subshells(self) -> list[str]:
         if self.router is None:
             raise RuntimeError("this kernel does not serve subshells")
-        return self.router.list()
+        return self.router.ids()
 
     def socket(self, channel: str) -> Any:
         """The object to send ``channel``'s messages on (``session.send(stream, ...)`` as in ipykernel)."""

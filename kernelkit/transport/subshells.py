@@ -60,7 +60,7 @@ class Lane:
     requests set aside after an error, so abort-on-error is per subshell.
     """
 
-    __slots__ = ("subshell_id", "inbox", "core", "thread", "stopping")
+    __slots__ = ("core", "inbox", "stopping", "subshell_id", "thread")
 
     def __init__(self, subshell_id: str | None, inbox: OwnedSocket, core: KernelCore) -> None:
         self.subshell_id = subshell_id
@@ -179,7 +179,7 @@ class ShellRouter:
         False when there is no such subshell."""
         return self._command("delete", subshell_id)
 
-    def list(self) -> list[str]:
+    def ids(self) -> list[str]:
         """The ids of the subshells, oldest first."""
         return list(self.lanes)
 
@@ -196,7 +196,8 @@ class ShellRouter:
 
     def stuck_threads(self) -> list[str]:
         """Subshell threads still running (user code that did not return) after :meth:`stop`."""
-        return [lane.thread.name for lane in self.by_thread.values() if lane.thread is not None and lane.thread.is_alive()]
+        threads = [lane.thread for lane in self.by_thread.values()]
+        return [thread.name for thread in threads if thread is not None and thread.is_alive()]
 
     # ---- the router thread -----------------------------------------------------------------
 
@@ -256,8 +257,8 @@ class ShellRouter:
         end, inbox = self._pair(subshell_id)
         end.claim()
         lane = Lane(subshell_id, inbox, KernelCore(self.session))
-        thread = threading.Thread(target=self._lane_main, args=(lane,), name=f"kernelkit-subshell-{subshell_id[:8]}",
-                                  daemon=True)
+        name = f"kernelkit-subshell-{subshell_id[:8]}"
+        thread = threading.Thread(target=self._lane_main, args=(lane,), name=name, daemon=True)
         lane.thread = thread
         self._ends[end.socket] = (end, lane)
         self._to_lane[subshell_id] = end
@@ -299,7 +300,7 @@ class ShellRouter:
         shell = self.shell
         for _ in range(64):
             try:
-                frames = shell.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames: list[Any] = shell.socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
             subshell_id = self._subshell_of(frames)
@@ -338,10 +339,9 @@ class ShellRouter:
                 self.session.send(self.shell, out.msg, ident=out.idents)
 
     def _forward_replies(self, sock: Any) -> None:
-        end, lane = self._ends[sock]
         for _ in range(64):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames: list[Any] = sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
             if is_signal(frames):
@@ -360,7 +360,7 @@ class ShellRouter:
         import time
 
         deadline = time.monotonic() + STOP_WAIT
-        while any(lane is not self.main for _, lane in self._ends.values()):
+        while any(lane is not self.main for _end, lane in self._ends.values()):
             left = deadline - time.monotonic()
             if left <= 0:
                 log.warning("subshells still running at shutdown: %s", ", ".join(self.stuck_threads()) or "?")
