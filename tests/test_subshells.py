@@ -274,3 +274,20 @@ def test_shutdown_with_subshells_alive_and_busy_exits_cleanly() -> None:
         assert km.provisioner is not None
         km.provisioner.process.wait(timeout=5)
         assert km.provisioner.process.returncode == 0
+
+
+def test_deleting_a_busy_subshell_answers_at_once_and_serves_what_was_sent_to_it() -> None:
+    with running_kernel(SUBSHELLS) as (_, kc):
+        sub = create_subshell(kc)
+        first = run(kc, "import time\ntime.sleep(1)\n'first'", sub)
+        second = run(kc, "'second'", sub)
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert control(kc, "delete_subshell_request", {"subshell_id": sub}) == {"status": "ok"}
+        assert time.monotonic() - started < 0.5, "delete waited for the running cell"
+        late = run(kc, "'too late'", sub)
+        got = replies(kc, 3)
+        assert got[late][1]["content"]["ename"] == "UnknownSubshellError"
+        assert got[first][1]["content"]["status"] == "ok" and got[second][1]["content"]["status"] == "ok"
+        assert got[late][0] < got[first][0] < got[second][0]
+        assert control(kc, "list_subshell_request")["subshell_id"] == []
