@@ -46,8 +46,12 @@ def parse_kernel_args(argv: Sequence[str], kernel_class: type[Any] | None = None
         kernel_class.add_arguments(parser.add_argument_group(f"{kernel_class.__name__} options"))
     args, unknown = parser.parse_known_args(argv)
     ignored = [a for a in unknown if a.startswith("--") and "." in a.split("=", 1)[0]]
-    if len(ignored) != len(unknown):
-        parser.error(f"unrecognized arguments: {' '.join(a for a in unknown if a not in ignored)}")
+    # Positional arguments are the application's ``extra_args`` (ipykernel's too: ``jupyter run
+    # --kernel K FILE`` passes FILE); an unknown option is a mistake worth stopping for.
+    args.extra_args = [a for a in unknown if not a.startswith("-")]
+    bad = [a for a in unknown if a not in ignored and a not in args.extra_args]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)}")
     if ignored:
         log.warning("ignoring ipykernel configuration options: %s", " ".join(ignored))
     return args
