@@ -2,10 +2,10 @@
 
     python benchmarks/subshells.py [--quick] [--baseline-ref main] [--json FILE]
 
-In one run, with kernels interleaved round-robin:
+In one run:
 
 1. the main-shell round trip (execute_request → reply and idle) of the echo kernel, which does
-   not opt in, on this checkout and on ``--baseline-ref`` (its ``kernelkit/`` is exported with
+   not opt in, sample by sample alternating between the two, on this checkout and on ``--baseline-ref`` (its ``kernelkit/`` is exported with
    ``git archive`` and put first on the kernel's PYTHONPATH): must stay within 5%;
 2. a subshell's round trip (kernel_info_request on the subshell → reply and idle) for
    tests/kernels/subshell_kernel.py (calc, ``subshells = True``) and for ipykernel 7, while the
@@ -176,14 +176,15 @@ def main() -> int:
             kernels[name] = Running(name, context, shells=2)
             kernels[name].connect_iopub()
         # 1. main-shell round trip of a kernel without subshells, before and after, interleaved
+        # (alternating sample by sample, in both orders, so a change in the machine's load hits both alike)
         main_rt: dict[str, list[float]] = {"echo-before": [], "echo-after": []}
-        for _ in range(rounds):
-            for name in main_rt:
+        for index in range(rounds * per_round):
+            order = list(main_rt) if index % 2 == 0 else list(main_rt)[::-1]
+            for name in order:
                 kernel = kernels[name]
                 assert kernel.client is not None
-                for _ in range(per_round):
-                    sample = round_trip(kernel, kernel.client.shell, "execute_request", {**EXECUTE, "code": "hi"})
-                    main_rt[name].append(sample)
+                sample = round_trip(kernel, kernel.client.shell, "execute_request", {**EXECUTE, "code": "hi"})
+                main_rt[name].append(sample)
         # 2. a subshell's round trip, main shell idle / sleeping / busy, kernelkit and ipykernel alternating
         sub_rt: dict[tuple[str, str], list[float]] = {}
         subshell = {name: create_subshell(kernels[name]) for name in ("kernelkit-subshells", "ipykernel")}
@@ -220,7 +221,7 @@ def main() -> int:
         elif state == "busy loop":
             checks.append(ratio_ipk <= 0.5)
     print(f"baseline: {args.baseline_ref} ({commit}); medians of reply + idle; "
-          f"{rounds}×{per_round} main-shell samples per kernel, interleaved")
+          f"{rounds * per_round} main-shell samples per kernel, alternating")
     print()
     print("| measure | median | ratio | target |")
     print("|---|---|---|---|")
