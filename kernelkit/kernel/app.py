@@ -134,6 +134,8 @@ def attach(kernel_class: type[Any], io: KernelServer, parent: Any = None, argume
     """Build ``kernel_class`` served by ``io``: its session and sockets are set before ``__init__``
     runs, so subclass constructors can use them."""
     kernel = kernel_class.__new__(kernel_class)  # type: ignore[call-overload]  # a subclass may define __new__ (traitlets)
+    if getattr(kernel_class, "subshells", False):
+        io.enable_subshells()  # before shell_stream is read: replies then go through the router
     kernel._io = io
     kernel.session = io.session
     kernel.iopub_socket = io.socket("iopub")
