@@ -20,10 +20,10 @@ from pathlib import Path
 import psutil
 import pytest
 import zmq
-
 from conftest import ECHO, JUPYTER_RUNTIME_DIR
 from handshake_launcher import PORT_FIELDS, Launched, RegistrationService
 from helpers import TIMEOUT, execute, new_manager, stdout_text
+
 from kernelkit.kernels.echo import EchoKernel
 from kernelkit.protocol.session import Session
 from kernelkit.protocol.wire import WireError

@@ -134,10 +134,12 @@ class Session:
         """
         idents, rest = wire.split_identities(frames)
         if len(rest) != 2:
-            raise wire.WireError(f"{len(rest)} frames after the delimiter; a handshake message has 2 (signature, content)")
+            raise wire.WireError(f"{len(rest)} frames after the delimiter, not 2 (signature, content)")
         signature, content = bytes(rest[0]), bytes(rest[1])
-        if self.signer.enabled and not (signature and self.signer.verify(signature, [content])):
-            raise wire.WireError("invalid signature" if signature else "unsigned message (this kernel requires signatures)")
+        if self.signer.enabled and not signature:
+            raise wire.WireError("unsigned message (this kernel requires signatures)")
+        if self.signer.enabled and not self.signer.verify(signature, [content]):
+            raise wire.WireError("invalid signature")
         return idents, content
 
     def send(
