@@ -80,8 +80,10 @@ _SELECTS = {"x86_64": {23, 270}, "aarch64": {72}}.get(os.uname().machine, set())
 _POLLS = {"x86_64": {7, 271}, "aarch64": {73}}.get(os.uname().machine, set())
 
 
-class ReplError(RuntimeError):
-    """The REPL could not be started or talked to; the message says what to do."""
+class ReplError(ValueError):
+    """The REPL could not be started or talked to; the message says what to do.
+
+    A ValueError so that the launcher reports it in one line when it stops the kernel's start."""
 
 
 class ReplDied(Exception):
@@ -154,6 +156,8 @@ class ReplKernel(Kernel):
         """The profile a kernel's options describe: a built-in one, with every given option on top."""
         command = list(getattr(args, "repl_command", None) or [])
         if getattr(args, "profile", None):
+            if args.profile not in _profiles.PROFILES:
+                raise ReplError(f"no built-in profile {args.profile!r}; choose one of {', '.join(_profiles.PROFILES)}")
             profile = _profiles.get(args.profile)
         elif cls.profile is not None:
             profile = cls.profile.replace()
@@ -290,6 +294,14 @@ class ReplKernel(Kernel):
         return {"status": "ok", "restart": restart}
 
     @property
+    def kernel_info(self) -> dict[str, Any]:
+        """kernel_info_reply, plus ``kernelkit_wrap``: the command, its pid, and why it did not start (doctor reads it)."""
+        info = dict(super().kernel_info)
+        info["kernelkit_wrap"] = {"command": list(self.profile.command) if self.profile else [],
+                                  "pid": self.child.pid if self.child else None, "error": self.start_error}
+        return info
+
+    @property
     def repl_alive(self) -> bool:
         return self.child is not None and self.child.poll() is None
 
@@ -356,7 +368,8 @@ class ReplKernel(Kernel):
         """Read until the output ends with a prompt; pass the output before it to ``emit``.
 
         ``stdin(prompt)`` is called when the program waits for input: it returns the line to
-        send, or None to send end-of-file.
+        send, or None to send end-of-file. Without ``stdin`` input is never looked for (start-up,
+        hidden commands: they wait for their prompt, up to ``deadline``).
         """
         master = self.master
         last_output = time.monotonic()
@@ -405,11 +418,11 @@ class ReplKernel(Kernel):
                     emit(self._pending)
                     self._pending = ""
                 self._child_gone()
-            if now - last_output >= INPUT_QUIET and self.waiting_for_input():
+            if stdin is not None and now - last_output >= INPUT_QUIET and self.waiting_for_input():
                 if select.select([master], [], [], 0)[0]:
                     continue  # output (perhaps the prompt) arrived meanwhile
                 prompt, self._pending = self._pending, ""
-                line = stdin(prompt) if stdin is not None else None
+                line = stdin(prompt)
                 if line is None:
                     if prompt:
                         emit(prompt)
