@@ -395,9 +395,10 @@ class ReplKernel(Kernel):
                     return kind, match
                 pending = self._pending
                 if len(pending) >= CHUNK:
-                    cut = len(pending) - PROMPT_WINDOW
-                    emit(pending[:cut])
-                    self._pending = pending[cut:]
+                    while len(pending) - PROMPT_WINDOW >= CHUNK:  # keep the end: it may become a prompt
+                        emit(pending[:CHUNK])
+                        pending = pending[CHUNK:]
+                    self._pending = pending
                 else:
                     newline = pending.rfind("\n")
                     if newline >= 0 and not select.select([master], [], [], 0)[0]:
@@ -559,9 +560,7 @@ class ReplKernel(Kernel):
         def stdin(prompt: str) -> str | None:
             if allow_stdin:
                 return self.raw_input(prompt)
-            if not silent:
-                if prompt:
-                    self.stream(prompt)
+            if not silent:  # the unfinished line (``prompt``) is shown by _collect
                 self.stream(f"[{self.profile.command[0]} is waiting for input, but this frontend does not send "
                             "input (allow_stdin is false): it gets end-of-file]\n", "stderr")
             return None
@@ -810,7 +809,7 @@ class ReplKernel(Kernel):
         if done.returncode == 0 and b"here-document" not in done.stderr:
             return {"status": "complete"}
         err = done.stderr
-        if b"end of file" in err or b"here-document" in err or (shell == "zsh" and re.search(rb"parse error near `\\n'|unmatched", err)):
+        if b"end of file" in err or b"unexpected EOF" in err or b"here-document" in err or (shell == "zsh" and re.search(rb"parse error near `\\n'|unmatched", err)):
             return {"status": "incomplete", "indent": ""}
         return {"status": "invalid"}
 
