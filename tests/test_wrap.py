@@ -138,6 +138,7 @@ def test_python_exception_is_an_error_reply_named_after_it() -> None:
     with running_kernel("kkw-python") as (km, kc):
         content, text, _ = run(kc, "x = 1\n1 / 0")
         assert content["status"] == "error" and content["ename"] == "ZeroDivisionError"
+        assert content["evalue"] == "division by zero"
         assert 'File "<cell>", line 2' in text and "ZeroDivisionError: division by zero" in text
         content, text, _ = run(kc, "x")
         assert content["status"] == "ok" and text == "1\n"

@@ -254,17 +254,18 @@ class ReplKernel(Kernel):
         self._cleaner = OutputCleaner()
         self._pending = ""
         deadline = time.monotonic() + START_TIMEOUT
+        self._start_output: list[str] = []
         try:
             if profile.prompt_change:
                 # The program's own prompt is unknown: wait until it is quiet, then change it.
-                self._read_until_quiet(0.02, deadline)
+                self._start_output.append(self._read_until_quiet(0.02, deadline))
                 self.run_hidden(self._fill(profile.prompt_change, False), deadline=deadline)
             else:
-                self._collect(lambda text: None, deadline=deadline)
+                self._collect(self._start_output.append, deadline=deadline)
             for line in profile.init:
                 self.run_hidden(self._fill(line, False), deadline=deadline)
         except (ReplDied, TimeoutError) as exc:
-            output = self._pending.strip()[-500:]
+            output = ("".join(self._start_output) + self._pending).strip()[-500:]
             self.stop_repl()
             why = "exited" if isinstance(exc, ReplDied) else f"showed no prompt matching {profile.prompt!r} in {START_TIMEOUT:g} s"
             raise ReplError(f"{' '.join(profile.command)} {why} at start (output: {output!r}); "
@@ -555,7 +556,12 @@ class ReplKernel(Kernel):
                 self.start_error = ""
             except ReplError as exc:
                 return self._error("ReplError", str(exc))
-        emit = (lambda text: None) if silent else self.stream
+        tail: list[str] = [""]  # the end of the cell's output, for the error's evalue
+
+        def emit(text: str) -> None:
+            tail[0] = (tail[0] + text)[-2048:]
+            if not silent:
+                self.stream(text)
 
         def stdin(prompt: str) -> str | None:
             if allow_stdin:
@@ -585,7 +591,9 @@ class ReplKernel(Kernel):
             return ok
         if status.isdigit():
             return self._error(self.profile.status_error, f"exit status {status}")
-        return self._error(status, "see the traceback above", [])
+        # a word: the name of an error (python: the exception's class); its message is the output's last line
+        last = next((line for line in reversed(tail[0].splitlines()) if line.startswith(status)), "")
+        return self._error(status, last.partition(":")[2].strip() or "see the output above", [])
 
     def _repl_died(self, exc: ReplDied, emit: Callable[[str], None]) -> dict[str, Any]:
         if self._pending:
