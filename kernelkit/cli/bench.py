@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from kernelkit import bench
+        from kernelkit.tools import bench
         from jupyter_client.kernelspec import KernelSpecManager
     except ImportError as exc:
         return fail(f"{exc.name or exc} is missing: install the bench extra: pip install 'kernelkit[bench]'")

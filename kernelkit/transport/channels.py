@@ -1,13 +1,27 @@
-"""Sockets shared between threads, and the two channels that run on their own: heartbeat and iopub welcome.
+"""The kernel's sockets, each used by exactly one thread, and the threads that own iopub and heartbeat.
 
-ZeroMQ sockets are not thread-safe; every use of a shared socket here happens under
-that socket's lock. Messages are frames to this module: it knows no JSON.
+ZeroMQ sockets are not thread-safe. Who owns which socket, in one place:
+
+======== ====================================== =================================================
+socket   owner thread                           how other threads send on it
+======== ====================================== =================================================
+shell    main (runs the shell loop, user code)  they don't: replies come from the handler's thread
+control  ``kernelkit-control``                  they don't
+stdin    main (``input()`` runs inside a cell)  they don't
+iopub    ``kernelkit-iopub`` (:class:`Publisher`) through its queue: one order for every thread
+hb       ``kernelkit-hb`` (a C-level echo proxy) nobody else touches it
+======== ====================================== =================================================
+
+:class:`OwnedSocket` checks the rule on every use and raises :class:`WrongThread` when broken.
+Messages are frames to this module: it knows no JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -17,12 +31,10 @@ import zmq
 from kernelkit._log import log
 from kernelkit.protocol.wire import Frame
 
-
-# Plain ints: pyzmq's constants are enum members, and ``SNDMORE | flags`` or
-# ``EVENTS & POLLIN`` on them costs microseconds per frame in Python 3.11's enum module.
+# Plain ints: pyzmq's constants are enum members, and ``SNDMORE | flags`` on them costs
+# microseconds per frame in Python 3.11's enum module.
 _SNDMORE = int(zmq.SNDMORE)
-_POLLIN = int(zmq.POLLIN)
-_EVENTS = int(zmq.EVENTS)
+_NOBLOCK = int(zmq.NOBLOCK)
 
 
 def send_frames(socket: zmq.Socket, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> Any:
@@ -35,86 +47,189 @@ def send_frames(socket: zmq.Socket, frames: Sequence[Frame], copy: bool = True, 
     return send(frames[-1], 0, copy=copy, track=track)
 
 
-class Channel:
-    """A socket that any thread may send on; receiving stays with the thread that owns it."""
+class WrongThread(RuntimeError):
+    """A socket was used from a thread that does not own it (a kernelkit bug, or a kernel's)."""
+
+
+class OwnedSocket:
+    """A socket and the one thread that may use it (the first to :meth:`claim` it)."""
 
     def __init__(
-        self,
-        socket: zmq.Socket,
-        name: str,
-        critical: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        self, socket: zmq.Socket, name: str, critical: Callable[[], AbstractContextManager[Any]] = nullcontext
     ) -> None:
         self.socket = socket
         self.name = name
-        self.lock = threading.Lock()
+        self.owner: int | None = None
         #: Wraps every send, so a signal cannot cut a multipart message in two.
         self.critical = critical
 
+    def claim(self) -> None:
+        """Make the calling thread the owner; from then on only it may use the socket."""
+        self.owner = threading.get_ident()
+
+    def check(self) -> None:
+        if self.owner != threading.get_ident():
+            owner = next((t.name for t in threading.enumerate() if t.ident == self.owner), self.owner)
+            raise WrongThread(
+                f"the {self.name} socket is owned by thread {owner!r} and was used from "
+                f"{threading.current_thread().name!r}"
+            )
+
     def send_multipart(self, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> Any:
-        with self.critical(), self.lock:
+        if self.owner != threading.get_ident():
+            self.check()
+        with self.critical():
             return send_frames(self.socket, frames, copy, track)
 
     def recv_frames(self, flags: int = 0) -> list[memoryview]:
         """One multipart message as buffers, without copying large frames."""
+        if self.owner != threading.get_ident():
+            self.check()
         return [frame.buffer for frame in self.socket.recv_multipart(flags, copy=False)]
 
     def __repr__(self) -> str:
-        return f"<Channel {self.name}>"
+        return f"<OwnedSocket {self.name}>"
 
 
-class IOPubChannel(Channel):
-    """An XPUB socket that greets every new subscriber with the frames from ``welcome``.
+class Publisher:
+    """The iopub channel: an XPUB socket owned by its own thread, fed through one ordered queue.
 
-    Subscriptions arrive as readable messages on the XPUB socket. A watcher thread waits on
-    the socket's file descriptor (safe without the lock) and drains them under the lock. A send
-    from another thread may consume the descriptor's wake-up, so the watcher also looks every
-    ``RECHECK`` seconds: a subscriber is greeted at once, or at worst that much later. Checking
-    after every send instead would cost each message a ``getsockopt`` (about 10 µs).
+    Any thread may call :meth:`send_multipart`: the frames join a queue the iopub thread sends
+    in order, so whatever one thread queued before another (a flush of buffered output before
+    the ``idle`` that ends a request) is published in that order. The thread also reads
+    subscriptions from the XPUB socket, greets each new subscriber with ``iopub_welcome``
+    (protocol 5.5, JEP 65) and counts them, so the shell loop can wait for a frontend's
+    subscription before it runs that frontend's first request (see ``KernelCore.needs_subscriber``).
     """
 
-    RECHECK = 0.1
+    name = "iopub"
 
-    def __init__(
-        self,
-        socket: zmq.Socket,
-        welcome: Callable[[bytes], list[Frame]],
-        critical: Callable[[], AbstractContextManager[Any]] = nullcontext,
-    ) -> None:
-        super().__init__(socket, "iopub", critical)
+    def __init__(self, socket: zmq.Socket, welcome: Callable[[bytes], list[Frame]]) -> None:
+        self.socket = socket
         self._welcome = welcome
-        self._stop_r, self._stop_w = os.pipe()
-        self._thread = threading.Thread(target=self._watch, name="kernelkit-iopub", daemon=True)
+        self._queue: deque[tuple[Sequence[Frame], bool]] = deque()
+        self._queued = 0  # messages ever queued
+        self._sent = 0  # messages ever sent (or dropped at shutdown)
+        self._asleep = False
+        self._bell_r, self._bell_w = os.pipe()
+        os.set_blocking(self._bell_r, False)
+        os.set_blocking(self._bell_w, False)
+        self._stop = False
+        self._changed = threading.Condition(threading.Lock())
+        self._waiters = 0
+        self.subscriptions = 0
+        self._thread = threading.Thread(target=self._run, name="kernelkit-iopub", daemon=True)
+        self.owner: int | None = None
+
+    # ---- any thread --------------------------------------------------------------------------
+
+    def send_multipart(self, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> None:
+        """Queue one message for publication (``track`` is not supported on iopub and ignored)."""
+        self._queue.append((frames, copy))
+        self._queued += 1
+        if self._asleep:
+            self._ring()
+
+    def _ring(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # the pipe is full of rings: it will wake anyway
+            os.write(self._bell_w, b"x")
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far has been handed to ZeroMQ; False on timeout."""
+        target = self._queued
+        if self._sent >= target or threading.get_ident() == self.owner:
+            return True
+        with self._changed:
+            self._waiters += 1
+            try:
+                self._ring()
+                return self._changed.wait_for(lambda: self._sent >= target or self._stop, timeout)
+            finally:
+                self._waiters -= 1
+
+    def wait_for_subscriptions(self, count: int, timeout: float) -> int:
+        """Wait until at least ``count`` subscriptions have arrived in all; returns how many have."""
+        with self._changed:
+            self._waiters += 1
+            try:
+                self._changed.wait_for(lambda: self.subscriptions >= count or self._stop, timeout)
+            finally:
+                self._waiters -= 1
+            return self.subscriptions
 
     def start(self) -> None:
         self._thread.start()
 
-    def _greet_subscribers(self) -> None:
-        while self.socket.getsockopt(_EVENTS) & _POLLIN:
-            event = self.socket.recv(zmq.NOBLOCK)
-            if event[:1] == b"\x01":
-                topic = event[1:]
-                self.socket.send_multipart(self._welcome(topic))
-
-    def _watch(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self.socket.getsockopt(zmq.FD), zmq.POLLIN)
-        poller.register(self._stop_r, zmq.POLLIN)
-        while True:
-            ready = dict(poller.poll(int(self.RECHECK * 1000)))
-            if self._stop_r in ready:
-                return
-            with self.lock:
-                try:
-                    self._greet_subscribers()
-                except zmq.ZMQError as exc:  # closed under us at shutdown
-                    log.debug("iopub watcher stops: %s", exc)
-                    return
-
     def stop(self) -> None:
-        os.write(self._stop_w, b"x")
-        self._thread.join(timeout=2)
-        os.close(self._stop_r)
-        os.close(self._stop_w)
+        """Send what is queued, then end the thread (the socket is closed by its owner)."""
+        self._stop = True
+        self._ring()
+        self._thread.join(timeout=5)
+        os.close(self._bell_r)
+        os.close(self._bell_w)
+
+    # ---- the iopub thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self.owner = threading.get_ident()
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLIN)
+        poller.register(self._bell_r, zmq.POLLIN)
+        try:
+            while True:
+                self._asleep = True
+                if not self._queue and not self._stop:
+                    ready = dict(poller.poll())
+                else:
+                    ready = dict(poller.poll(0))
+                self._asleep = False
+                if self._bell_r in ready:
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(self._bell_r, 4096):
+                            pass
+                if self.socket in ready:
+                    self._greet_subscribers()
+                self._send_queued()
+                if self._stop:
+                    return
+        except zmq.ZMQError as exc:  # the context was terminated under us
+            log.debug("iopub thread stops: %s", exc)
+        finally:
+            with self._changed:
+                self._stop = True
+                self._changed.notify_all()
+            self.socket.close(linger=1000)
+
+    def _send_queued(self) -> None:
+        queue, socket = self._queue, self.socket
+        sent = 0
+        while queue:
+            frames, copy = queue.popleft()
+            try:
+                send_frames(socket, frames, copy)
+            except zmq.ZMQError as exc:
+                log.warning("an iopub message could not be sent: %s", exc)
+            sent += 1
+        if sent:
+            self._sent += sent
+            if self._waiters:
+                with self._changed:
+                    self._changed.notify_all()
+
+    def _greet_subscribers(self) -> None:
+        greeted = 0
+        while True:
+            try:
+                event = self.socket.recv(_NOBLOCK)
+            except zmq.Again:
+                break
+            if event[:1] == b"\x01":
+                send_frames(self.socket, self._welcome(event[1:]))
+                greeted += 1
+        if greeted:
+            with self._changed:
+                self.subscriptions += greeted
+                self._changed.notify_all()
 
 
 class Heartbeat:
