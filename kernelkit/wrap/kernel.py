@@ -48,7 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kernelkit import Kernel
-from kernelkit.wrap import profiles as _profiles
+import kernelkit.wrap.profiles as _profiles
 from kernelkit.wrap.profiles import Profile
 
 #: Seconds without output before the kernel checks whether the program waits for input.
