@@ -228,7 +228,7 @@ def test_ten_megabytes_exact_with_bounded_memory() -> None:
         assert content["status"] == "ok"
         assert len(text) == len(line) * count and text == line * count
         largest = max(len(m["content"]["text"]) for m in msgs if m["msg_type"] == "stream")
-        assert largest <= 256 * 1024
+        assert largest <= 2 * 256 * 1024  # the kernel sends at most 256 KB at a time; the engine may join two
         assert process.memory_info().rss - before < 40 * 2**20
 
 
