@@ -55,6 +55,8 @@ from kernelkit.wrap.profiles import Profile
 INPUT_QUIET = 0.05
 #: Seconds without output before a partial line (no newline yet) is sent to the frontend.
 PARTIAL_QUIET = 0.05
+#: Seconds a complete line waits for more output (usually the prompt) before it is sent alone.
+LINE_GRACE = 0.002
 #: Largest stream message (characters); also the most output the kernel holds.
 CHUNK = 256 * 1024
 #: How much of the end of the output can hold a prompt.
@@ -257,13 +259,20 @@ class ReplKernel(Kernel):
         self._start_output: list[str] = []
         try:
             if profile.prompt_change:
-                # The program's own prompt is unknown: wait until it is quiet, then change it.
+                # The program's own prompt is unknown: wait until it is quiet, then type the init
+                # lines and the prompt change ahead (a terminal keeps typed-ahead lines in order), so
+                # an init line that sets its own prompt (`source ~/.bashrc`) cannot undo the change.
                 self._start_output.append(self._read_until_quiet(0.02, deadline))
-                self.run_hidden(self._fill(profile.prompt_change, False), deadline=deadline)
+                for line in profile.init:
+                    self.write(self._fill(line, False) + "\n")
+                self.write(self._fill(profile.prompt_change, False) + "\n")
+                kind, _ = self._collect(self._start_output.append, deadline=deadline)
+                if kind == "continuation":
+                    self._cancel_continuation()
             else:
                 self._collect(self._start_output.append, deadline=deadline)
-            for line in profile.init:
-                self.run_hidden(self._fill(line, False), deadline=deadline)
+                for line in profile.init:
+                    self.run_hidden(self._fill(line, False), deadline=deadline)
         except (ReplDied, TimeoutError) as exc:
             output = ("".join(self._start_output) + self._pending).strip()[-500:]
             self.stop_repl()
@@ -345,7 +354,14 @@ class ReplKernel(Kernel):
         """Turn raw terminal output (decoded) into what the frontend shows; override to change it."""
         return self._cleaner.feed(text)
 
-    def _match_prompt(self, any_prompt: bool = False) -> tuple[str, re.Match[str]] | None:
+    def discard_stale_output(self) -> None:
+        """Drop what the program printed since the last prompt (a background job's output, a second
+        prompt after an interrupt), so the next command's output starts clean."""
+        while select.select([self.master], [], [], 0)[0]:
+            self._read_some()
+        self._pending = ""
+
+    def _match_prompt(self) -> tuple[str, re.Match[str]] | None:
         """("prompt" or "continuation", match) if the output ends with a prompt."""
         pending = self._pending
         if not pending:
@@ -402,7 +418,9 @@ class ReplKernel(Kernel):
                     self._pending = pending
                 else:
                     newline = pending.rfind("\n")
-                    if newline >= 0 and not select.select([master], [], [], 0)[0]:
+                    # a moment's grace: the prompt usually follows the last line within microseconds,
+                    # and one stream message for both saves a wake-up of the whole engine
+                    if newline >= 0 and not select.select([master], [], [], LINE_GRACE)[0]:
                         emit(pending[: newline + 1])
                         self._pending = pending[newline + 1:]
                 last_output = time.monotonic()
@@ -503,6 +521,7 @@ class ReplKernel(Kernel):
     def run_hidden(self, line: str, timeout: float = 10.0, deadline: float | None = None) -> str:
         """Send one line and return its output up to the next prompt (nothing is shown)."""
         out: list[str] = []
+        self.discard_stale_output()
         self.write(line + "\n")
         kind, _ = self._collect(out.append, deadline=deadline or time.monotonic() + timeout)
         if kind == "continuation":  # not a complete command: cancel it
@@ -573,6 +592,7 @@ class ReplKernel(Kernel):
 
         match = None
         try:
+            self.discard_stale_output()
             lines = self.cell_lines(code)
             for index, line in enumerate(lines):
                 self.write(line + "\n")
