@@ -29,6 +29,8 @@ def wrapped_kernels() -> None:
         wrap.install(profile, name=f"kkw-{profile}", user=True, replace=True)
     wrap.install("bash", name="kkw-bash-message", user=True, replace=True, interrupt_mode="message")
     wrap.install("python", name="kkw-python-message", user=True, replace=True, interrupt_mode="message")
+    wrap.install("bash", name="kkw-bash-init", user=True, replace=True,
+                 init=["PS1='my own prompt> '; PS2='more> '", "greeting=hello"], env={"KKW_VAR": "from env"})
     install_kernelspec("kkw-bash-kernel", argv=[sys.executable, "-m", "bash_kernel", "-f", "{connection_file}"],
                        language="bash")
     install_kernelspec("kkw-shouting", argv=[sys.executable, "-m", "kernelkit_launcher", "shouting_repl:ShoutingBash",
@@ -185,7 +187,7 @@ def test_input_without_allow_stdin_gets_end_of_file() -> None:
 # ---- interrupts, death ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kernel", ["kkw-bash", "kkw-bash-message", "kkw-python-message"])
+@pytest.mark.parametrize("kernel", ["kkw-bash", "kkw-bash-message", "kkw-python", "kkw-python-message"])
 def test_interrupt_reaches_the_child_and_keeps_state(kernel: str) -> None:
     python = "python" in kernel
     with running_kernel(kernel) as (km, kc):
@@ -202,6 +204,14 @@ def test_interrupt_reaches_the_child_and_keeps_state(kernel: str) -> None:
         iopub_for(kc, msg_id)
         content, text, _ = run(kc, "print(kept)" if python else "echo $kept")
         assert content["status"] == "ok" and text == "7\n"
+
+
+def test_init_runs_once_and_cannot_undo_the_unique_prompt() -> None:
+    """An --init that sets its own prompt (as a sourced ~/.bashrc does) runs before the prompt change."""
+    with running_kernel("kkw-bash-init") as (km, kc):
+        content, text, _ = run(kc, 'echo "$greeting / $KKW_VAR"')
+        assert content["status"] == "ok" and text == "hello / from env\n"
+        assert run(kc, "for i in 1 2\ndo echo $i\ndone")[1] == "1\n2\n"
 
 
 def test_exit_then_a_new_cell_starts_a_fresh_repl() -> None:
@@ -348,6 +358,8 @@ def test_cli_help_and_dashdash_elsewhere() -> None:
     for args in (["wrap", "--help"], ["wrap", "install", "--help"], ["wrap", "run", "--help"]):
         done = kk(*args)
         assert done.returncode == 0 and "usage:" in done.stdout
+    done = kk("wrap")
+    assert done.returncode == 2 and "install" in done.stdout
     done = kk("list", "--", "x")
     assert done.returncode == 2
 
