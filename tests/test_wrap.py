@@ -162,6 +162,13 @@ def test_read_goes_over_the_stdin_channel() -> None:
         kc.input("ab")
         assert reply_to(kc, msg_id)["content"]["status"] == "ok"
         assert stdout_text(iopub_for(kc, msg_id)) == "abab\n"
+        # getpass reads /dev/tty, not stdin; a password prompt asks the frontend to hide the input
+        msg_id = kc.execute("import getpass; print(getpass.getpass('Password: ') == 'secret')", allow_stdin=True)
+        request = kc.get_stdin_msg(timeout=10)["content"]
+        assert request == {"prompt": "Password: ", "password": True}
+        kc.input("secret")
+        assert reply_to(kc, msg_id)["content"]["status"] == "ok"
+        assert stdout_text(iopub_for(kc, msg_id)) == "\nTrue\n"
 
 
 def test_a_silent_command_never_asks_for_input() -> None:

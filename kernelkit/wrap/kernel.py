@@ -73,6 +73,7 @@ _ESCAPE = re.compile(
     r"|[ -/]*[0-~])"  # two-byte and nF escapes
     r"|\x07"
 )
+_PASSWORD_PROMPT = re.compile(r"(?i)(pass(word|phrase)?|passwort|mot de passe|pin)\b[^\n]*[:?]\s*\Z")
 _SGR = re.compile(r"\x1b\[[0-9;:]*m\Z")
 _ESC_START = re.compile(r"\x1b[^\x1b]*\Z")
 
@@ -506,7 +507,8 @@ class ReplKernel(Kernel):
                     fds = [int.from_bytes(mem.read(4), sys.byteorder, signed=True)]
             else:
                 return False
-            return any(os.readlink(f"/proc/{pid}/fd/{fd}") == self.slave_name for fd in fds)
+            # /dev/tty: the process opened its controlling terminal, our pty (getpass does)
+            return any(os.readlink(f"/proc/{pid}/fd/{fd}") in (self.slave_name, "/dev/tty") for fd in fds)
         except (OSError, ValueError, IndexError):
             return False
 
@@ -584,6 +586,9 @@ class ReplKernel(Kernel):
 
         def stdin(prompt: str) -> str | None:
             if allow_stdin:
+                # The pty never echoes, so it cannot tell a password from other input: the prompt does.
+                if _PASSWORD_PROMPT.search(prompt):
+                    return self.getpass(prompt)
                 return self.raw_input(prompt)
             if not silent:  # the unfinished line (``prompt``) is shown by _collect
                 self.stream(f"[{self.profile.command[0]} is waiting for input, but this frontend does not send "
