@@ -124,6 +124,16 @@ def test_output_streams_while_the_cell_runs() -> None:
         assert reply_to(kc, msg_id)["content"]["status"] == "ok"
 
 
+def test_background_output_right_after_the_prompt_does_not_hide_it() -> None:
+    with running_kernel("kkw-bash") as (km, kc):
+        for _ in range(5):  # the job prints while, or just after, bash prints its prompt
+            content, text, _ = run(kc, "(sleep 0.001; echo late) &", timeout=10)
+            assert content["status"] == "ok"
+        time.sleep(0.2)
+        # what came between cells is dropped; bash's own job notices ("[1]+ Done ...") come with its next prompt
+        assert run(kc, "echo next")[1].startswith("next\n")
+
+
 def test_nonzero_exit_status_is_an_error_reply() -> None:
     with running_kernel("kkw-bash") as (km, kc):
         content, text, msgs = run(kc, "echo before; false")

@@ -223,6 +223,9 @@ class ReplKernel(Kernel):
         if not profile.prompt:
             raise ReplError(f"no prompt regex for {profile.command[0]}: give --prompt REGEX (and --prompt-change CMD)")
         self.prompt_re = re.compile(r"(?:" + self._fill(profile.prompt, True) + r")\Z", re.M)
+        # A prompt holding the random token cannot be output: found anywhere, it is the prompt
+        # (with a background job's output after it).
+        self.prompt_anywhere_re = re.compile(self._fill(profile.prompt, True)) if "{token}" in profile.prompt else None
         cont = profile.continuation_prompt
         self.continuation_re = re.compile(r"(?:" + self._fill(cont, True) + r")\Z", re.M) if cont else None
         env = dict(os.environ)
@@ -375,6 +378,12 @@ class ReplKernel(Kernel):
             match = self.continuation_re.search(pending, tail_start)
             if match:
                 return "continuation", match
+        if self.prompt_anywhere_re is not None:
+            found = None
+            for found in self.prompt_anywhere_re.finditer(pending):
+                pass
+            if found is not None:
+                return "prompt", found
         return None
 
     def _collect(
@@ -406,7 +415,7 @@ class ReplKernel(Kernel):
                 found = self._match_prompt()
                 if found is not None:
                     kind, match = found
-                    before = self._pending[: match.start()]
+                    before = self._pending[: match.start()] + self._pending[match.end():]
                     self._pending = ""
                     if before:
                         emit(before)
