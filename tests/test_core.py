@@ -105,32 +105,28 @@ def test_unknown_request_gets_busy_error_reply_idle_and_other_messages_nothing(c
     assert core.unknown(request("frobnicate")) == []
 
 
-def test_first_client_waits_for_a_subscriber_then_never_again(core: KernelCore) -> None:
+def test_while_nobody_subscribes_a_shell_request_waits_once_per_client(core: KernelCore) -> None:
     first = request("kernel_info_request", ident=b"console")
-    assert core.needs_subscriber(first) == KernelCore.FIRST_SUBSCRIBER_WAIT
-    core.subscriptions = 1
+    assert core.needs_subscriber(first) == KernelCore.SUBSCRIBER_WAIT
+    core.subscribers = 1  # the console's subscription arrived
     assert core.needs_subscriber(first) == 0
     assert core.needs_subscriber(request("execute_request", {"code": ""}, ident=b"console")) == 0
 
 
-def test_a_client_that_never_subscribes_waits_once_and_does_not_delay_others(core: KernelCore) -> None:
+def test_a_client_that_never_subscribes_waits_once(core: KernelCore) -> None:
     lonely = request("kernel_info_request", ident=b"shell-only")
     assert core.needs_subscriber(lonely) > 0
     core.waited(lonely)  # the time ran out
     assert core.needs_subscriber(lonely) == 0
-    later = request("kernel_info_request", ident=b"console")
-    assert core.needs_subscriber(later) == KernelCore.FIRST_SUBSCRIBER_WAIT  # no subscription yet at all
-    core.subscriptions = 1
-    assert core.needs_subscriber(later) == 0  # its subscription is enough: the silent client is not counted
+    assert core.needs_subscriber(request("kernel_info_request", ident=b"another")) == KernelCore.SUBSCRIBER_WAIT
 
 
-def test_a_second_client_attaching_later_waits_for_its_own_subscription(core: KernelCore) -> None:
-    core.subscriptions = 1
-    assert core.needs_subscriber(request("kernel_info_request", ident=b"first")) == 0
-    second = request("kernel_info_request", ident=b"second")  # jupyter console --existing
-    assert core.needs_subscriber(second) == KernelCore.LATER_SUBSCRIBER_WAIT
-    core.subscriptions = 2
-    assert core.needs_subscriber(second) == 0
+def test_clients_arriving_while_someone_is_subscribed_do_not_wait(core: KernelCore) -> None:
+    core.subscribers = 1
+    for ident in (b"second-shell-socket", b"console-existing"):
+        assert core.needs_subscriber(request("kernel_info_request", ident=ident)) == 0
+    core.subscribers = 0  # everyone left: the next frontend to attach is held again
+    assert core.needs_subscriber(request("kernel_info_request", ident=b"later")) == KernelCore.SUBSCRIBER_WAIT
 
 
 def test_control_requests_never_wait_for_subscribers(core: KernelCore) -> None:

@@ -14,7 +14,7 @@ Given decoded requests, it says what a kernel must send, and when:
   run normally (:meth:`KernelCore.hold`, :meth:`KernelCore.next_held`);
 - which request types each channel serves, and what an unknown one gets;
 - when a shell request may run: not before an iopub subscriber can see its output
-  (:meth:`KernelCore.subscribed`, :meth:`KernelCore.needs_subscriber`).
+  (:meth:`KernelCore.needs_subscriber`).
 
 Like h11's ``Connection``, it never touches a socket, thread, clock or signal: the transport
 feeds it and sends what it returns, and the tests drive it in memory. Messages are built with a
@@ -126,20 +126,15 @@ class KernelCore:
     Used by the shell thread; the control thread only builds messages with it (stateless).
     """
 
-    #: Seconds a shell request from a new client waits for that client's iopub subscription.
-    FIRST_SUBSCRIBER_WAIT = 2.0
-    #: The same for clients after the first, which usually subscribe within milliseconds.
-    LATER_SUBSCRIBER_WAIT = 0.25
+    #: Seconds a shell request waits for an iopub subscriber when there is none.
+    SUBSCRIBER_WAIT = 2.0
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self._held: deque[Request] = deque()
-        #: iopub subscriptions seen so far (the transport keeps it up to date).
-        self.subscriptions = 0
-        self._base = 0  # subscriptions that belonged to forgotten clients
-        self._settled: set[bytes] = set()  # clients whose first request went through
-        self._waiting: set[bytes] = set()  # clients whose first request waits for a subscriber
-        self._silent = 0  # settled clients that never subscribed
+        #: Active iopub subscriptions (the transport keeps it up to date).
+        self.subscribers = 0
+        self._waited: set[bytes] = set()  # clients whose request already waited for a subscriber
 
     # ---- status and replies ------------------------------------------------------------------
 
@@ -246,41 +241,29 @@ class KernelCore:
     def needs_subscriber(self, request: Request) -> float:
         """Seconds the request may wait for an iopub subscriber before it runs (0: run now).
 
-        ``subscriptions`` is set by the transport: how many iopub subscriptions it has seen.
+        ``subscribers`` is set by the transport: how many iopub subscriptions are active.
         A frontend such as ``jupyter console`` sends ``kernel_info_request`` and then its first
         cell without waiting for its iopub subscription; a kernel that answers at once would
         publish that cell's output before anyone listens, and the frontend would wait forever
-        for an ``idle``. So a shell request from a client not seen before waits, boundedly, until
-        there are as many subscriptions as subscribing clients. Clients are told apart by their
-        routing identity (jupyter_client: the session id). A client that never subscribes costs
-        only its own first request that wait, and is not counted again.
+        for an ``idle``. So while nobody is subscribed, a shell request waits, boundedly, for a
+        subscriber. Each client (told apart by its routing identity; jupyter_client: the
+        session id) waits at most once, so a client that never subscribes is slowed once.
+
+        A frontend attaching while another is subscribed (``jupyter console --existing`` beside
+        a notebook) is not held: the kernel cannot tell whether that frontend's subscription is
+        still on its way, and holding every new shell client would stall clients that share one
+        subscription between several shell sockets. jupyter_client's ``wait_for_ready`` (used by
+        nbclient, papermill, Jupyter Server) does not race this way.
         """
-        if request.channel != "shell" or not request.idents:
+        if request.channel != "shell" or self.subscribers > 0 or not request.idents:
             return 0.0
-        client = request.idents[0]
-        if client in self._settled:
+        if request.idents[0] in self._waited:
             return 0.0
-        self._waiting.add(client)
-        if self._enough_subscriptions():
-            self._settle(client, subscribed=True)
-            return 0.0
-        return self.FIRST_SUBSCRIBER_WAIT if self.subscriptions == 0 else self.LATER_SUBSCRIBER_WAIT
+        return self.SUBSCRIBER_WAIT
 
     def waited(self, request: Request) -> None:
-        """The wait for this client's subscriber ended (it came, or the time ran out): never wait again."""
-        if request.idents and request.idents[0] not in self._settled:
-            self._settle(request.idents[0], self._enough_subscriptions())
-
-    def _enough_subscriptions(self) -> bool:
-        subscribing = len(self._settled) - self._silent + len(self._waiting)
-        return self.subscriptions - self._base >= subscribing
-
-    def _settle(self, client: bytes, subscribed: bool) -> None:
-        self._waiting.discard(client)
-        if len(self._settled) >= 4096:  # bounded: forget old clients (each only ever waits once)
-            self._settled.clear()
-            self._silent = 0
-            self._base = self.subscriptions
-        self._settled.add(client)
-        if not subscribed:
-            self._silent += 1
+        """The wait for a subscriber ended (one came, or the time ran out): this client never waits again."""
+        if request.idents:
+            if len(self._waited) >= 4096:  # bounded: forget old clients
+                self._waited.clear()
+            self._waited.add(request.idents[0])

@@ -2,15 +2,14 @@
 
 ZeroMQ sockets are not thread-safe. Who owns which socket, in one place:
 
-======== ====================================== =================================================
-socket   owner thread                           how other threads send on it
-======== ====================================== =================================================
-shell    main (runs the shell loop, user code)  they don't: replies come from the handler's thread
-control  ``kernelkit-control``                  they don't
-stdin    main (``input()`` runs inside a cell)  they don't
-iopub    ``kernelkit-iopub`` (:class:`Publisher`) through its queue: one order for every thread
-hb       ``kernelkit-hb`` (a C-level echo proxy) nobody else touches it
-======== ====================================== =================================================
+- shell: the main thread, which runs the shell loop and user code; replies are sent by the
+  handler, on that thread;
+- control: the ``kernelkit-control`` thread;
+- stdin: the main thread (``input()`` runs inside a cell);
+- iopub: the ``kernelkit-iopub`` thread, which lends it to the main thread while that thread
+  runs kernelkit's own code for a request; every other thread queues its messages, and the
+  owner sends the queue first (:class:`Publisher`);
+- hb: the ``kernelkit-hb`` thread (a C-level echo proxy); nothing else touches it.
 
 :class:`OwnedSocket` checks the rule on every use and raises :class:`WrongThread` when broken.
 Messages are frames to this module: it knows no JSON.
@@ -21,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -35,6 +35,10 @@ from kernelkit.protocol.wire import Frame
 # microseconds per frame in Python 3.11's enum module.
 _SNDMORE = int(zmq.SNDMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
+_POLLIN = int(zmq.POLLIN)
+_EVENTS = int(zmq.EVENTS)
+QUEUE_LIMIT = 256  # messages queued for iopub before a publishing thread waits (at most 64 KiB each)
+SHELL_GRACE = 0.002  # seconds into user code during which the shell thread's messages wait for it
 
 
 def send_frames(socket: zmq.Socket, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> Any:
@@ -92,24 +96,47 @@ class OwnedSocket:
 
 
 class Publisher:
-    """The iopub channel: an XPUB socket owned by its own thread, fed through one ordered queue.
+    """The iopub channel: an XPUB socket with exactly one owner thread at any moment.
 
-    Any thread may call :meth:`send_multipart`: the frames join a queue the iopub thread sends
-    in order, so whatever one thread queued before another (a flush of buffered output before
-    the ``idle`` that ends a request) is published in that order. The thread also reads
-    subscriptions from the XPUB socket, greets each new subscriber with ``iopub_welcome``
-    (protocol 5.5, JEP 65) and counts them, so the shell loop can wait for a frontend's
-    subscription before it runs that frontend's first request (see ``KernelCore.needs_subscriber``).
+    Ownership moves, under a lock, between two threads only: the ``kernelkit-iopub`` thread
+    owns the socket by default, and the shell thread takes it over while it runs kernelkit's
+    own code for a request (busy, ``execute_input``, the reply, idle) and hands it back before
+    user code runs and when the request ends. The owner sends directly; every other thread's
+    messages (control, output timers, user threads, the shell thread inside user code) join
+    one queue, which the owner empties — in order, ahead of its own next message — before
+    anything else. So output queued before a reply or an ``idle`` is always published before
+    it, whichever thread wrote it, and the common path (a request with no concurrent output)
+    costs no thread switch at all. Every socket operation checks :attr:`owner`.
+
+    The iopub thread also reads subscriptions, greets each new subscriber with
+    ``iopub_welcome`` (protocol 5.5, JEP 65) and counts the active ones, so the shell loop can wait for a
+    frontend's subscription before it runs a request while nobody listens.
     """
 
     name = "iopub"
+    #: Seconds between the iopub thread's checks for queued messages nobody woke it for, and for
+    #: subscriptions whose wake-up a send consumed.
+    RECHECK = 0.05
 
-    def __init__(self, socket: zmq.Socket, welcome: Callable[[bytes], list[Frame]]) -> None:
+    def __init__(
+        self,
+        socket: zmq.Socket,
+        welcome: Callable[[bytes], list[Frame]],
+        critical: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> None:
         self.socket = socket
         self._welcome = welcome
+        self._critical = critical
         self._queue: deque[tuple[Sequence[Frame], bool]] = deque()
         self._queued = 0  # messages ever queued
-        self._sent = 0  # messages ever sent (or dropped at shutdown)
+        self._drained = 0  # queued messages handed to ZeroMQ so far
+        self._lock = threading.Lock()  # held to change owner, and by the iopub thread while it sends
+        self._thread = threading.Thread(target=self._run, name="kernelkit-iopub", daemon=True)
+        self._io_thread: int | None = None
+        self._shell_thread: int | None = None
+        self._lent = True  # the shell thread runs user code (or nothing): it does not take the socket
+        self._lent_at = 0.0
+        self.owner: int | None = None
         self._asleep = False
         self._bell_r, self._bell_w = os.pipe()
         os.set_blocking(self._bell_r, False)
@@ -117,51 +144,142 @@ class Publisher:
         self._stop = False
         self._changed = threading.Condition(threading.Lock())
         self._waiters = 0
-        self.subscriptions = 0
-        self._thread = threading.Thread(target=self._run, name="kernelkit-iopub", daemon=True)
-        self.owner: int | None = None
+        self.subscribers = 0  # active subscriptions (XPUB_VERBOSER reports unsubscriptions too)
+
+    def start(self, shell_thread: int) -> None:
+        """Start the iopub thread; ``shell_thread`` may take the socket over (see the class doc)."""
+        self._shell_thread = shell_thread
+        self._thread.start()
+        while self._io_thread is None:
+            time.sleep(0.0005)
 
     # ---- any thread --------------------------------------------------------------------------
 
     def send_multipart(self, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> None:
-        """Queue one message for publication (``track`` is not supported on iopub and ignored)."""
+        """Publish one message: directly by the owner, queued for it by anyone else (``track`` is ignored)."""
+        me = threading.get_ident()
+        if self.owner != me and me == self._shell_thread and not self._lent:
+            self._take()
+        if self.owner == me:
+            if self._queue:
+                self._drain()
+            with self._critical():
+                send_frames(self.socket, frames, copy)
+            return
         self._queue.append((frames, copy))
         self._queued += 1
-        if self._asleep:
-            self._ring()
+        if len(self._queue) > QUEUE_LIMIT and self.owner == self._io_thread:
+            self._wait_for_room()
+        elif self._asleep and self.owner == self._io_thread:
+            # A cell that publishes right after it starts usually ends at once, and then the
+            # shell thread sends the queue itself; waking the iopub thread would only make the
+            # two fight over the GIL. Later messages of a longer cell wake it at once; early
+            # ones of a long cell go within RECHECK.
+            if me != self._shell_thread or time.monotonic() - self._lent_at > SHELL_GRACE:
+                self._ring()
 
-    def _ring(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # the pipe is full of rings: it will wake anyway
-            os.write(self._bell_w, b"x")
+    def _wait_for_room(self) -> None:
+        """Backpressure: a thread that publishes faster than iopub sends waits, so the queue (and
+        the kernel's memory) stays bounded. Only while the iopub thread owns the socket: the
+        shell thread, when it owns it, empties the queue as soon as its current step ends, and
+        may itself be waiting for a lock this producer holds."""
+        with self._changed:
+            self._waiters += 1
+            try:
+                while len(self._queue) > QUEUE_LIMIT // 2 and self.owner == self._io_thread and not self._stop:
+                    self._ring()
+                    self._changed.wait(0.05)
+            finally:
+                self._waiters -= 1
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything queued so far has been handed to ZeroMQ; False on timeout."""
+        """Until everything queued so far is handed to ZeroMQ; False on timeout.
+
+        The shell thread (outside user code) takes the socket and sends the queue itself: no wait.
+        """
+        me = threading.get_ident()
+        if me == self._shell_thread and not self._lent:
+            if self.owner != me:
+                self._take()
+            self._drain()
+            return True
+        if self.owner == me:
+            self._drain()
+            return True
         target = self._queued
-        if self._sent >= target or threading.get_ident() == self.owner:
+        if self._drained >= target:
             return True
         with self._changed:
             self._waiters += 1
             try:
                 self._ring()
-                return self._changed.wait_for(lambda: self._sent >= target or self._stop, timeout)
+                return self._changed.wait_for(lambda: self._drained >= target or self._stop, timeout)
             finally:
                 self._waiters -= 1
 
-    def wait_for_subscriptions(self, count: int, timeout: float) -> int:
-        """Wait until at least ``count`` subscriptions have arrived in all; returns how many have."""
+    def wait_for_subscriber(self, timeout: float) -> int:
+        """Wait until a subscription is active; returns how many are."""
         with self._changed:
             self._waiters += 1
             try:
-                self._changed.wait_for(lambda: self.subscriptions >= count or self._stop, timeout)
+                self._changed.wait_for(lambda: self.subscribers > 0 or self._stop, timeout)
             finally:
                 self._waiters -= 1
-            return self.subscriptions
+            return self.subscribers
 
-    def start(self) -> None:
-        self._thread.start()
+    # ---- the shell thread --------------------------------------------------------------------
+
+    def lend(self, request_done: bool = False) -> None:
+        """The shell thread is about to run user code, or (``request_done``) to wait for the next
+        request: the iopub thread owns the socket again."""
+        if threading.get_ident() != self._shell_thread:
+            return
+        self._lent = True
+        self._lent_at = time.monotonic()
+        if self.owner == self._shell_thread:
+            if request_done:
+                self._greet_subscribers()  # a send may have consumed the wake-up of a new subscription
+            with self._lock:
+                self.owner = self._io_thread
+            if self._queue:
+                self._ring()
+
+    def reclaim(self) -> None:
+        """The shell thread runs kernelkit's code again: it takes the socket on its next message."""
+        if threading.get_ident() == self._shell_thread:
+            self._lent = False
+
+    def _take(self) -> None:
+        with self._lock:  # waits while the iopub thread is sending
+            self.owner = self._shell_thread
+
+    def _drain(self) -> None:
+        """Send the queued messages, in order; the caller owns the socket."""
+        queue, socket = self._queue, self.socket
+        sent = 0
+        with self._critical():
+            while queue:
+                frames, copy = queue.popleft()
+                try:
+                    send_frames(socket, frames, copy)
+                except zmq.ZMQError as exc:
+                    log.warning("an iopub message could not be sent: %s", exc)
+                sent += 1
+        if sent:
+            self._drained += sent
+            if self._waiters:
+                with self._changed:
+                    self._changed.notify_all()
+
+    def _ring(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):  # full of rings (it will wake anyway), or closed
+            os.write(self._bell_w, b"x")
 
     def stop(self) -> None:
-        """Send what is queued, then end the thread (the socket is closed by its owner)."""
+        """Send what is queued, then end the iopub thread, which closes the socket."""
+        self._lent = True
+        with self._lock:
+            self.owner = self._io_thread
         self._stop = True
         self._ring()
         self._thread.join(timeout=5)
@@ -171,26 +289,27 @@ class Publisher:
     # ---- the iopub thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        self.owner = threading.get_ident()
+        me = threading.get_ident()
+        with self._lock:
+            self._io_thread = self.owner = me
         poller = zmq.Poller()
-        poller.register(self.socket, zmq.POLLIN)
+        poller.register(self.socket.getsockopt(zmq.FD), zmq.POLLIN)  # a plain fd: safe to poll unowned
         poller.register(self._bell_r, zmq.POLLIN)
         try:
             while True:
                 self._asleep = True
-                if not self._queue and not self._stop:
-                    ready = dict(poller.poll())
-                else:
-                    ready = dict(poller.poll(0))
+                busy = self._queue and self.owner == me
+                ready = dict(poller.poll(0 if busy or self._stop else int(self.RECHECK * 1000)))
                 self._asleep = False
                 if self._bell_r in ready:
                     with contextlib.suppress(BlockingIOError):
                         while os.read(self._bell_r, 4096):
                             pass
-                if self.socket in ready:
-                    self._greet_subscribers()
-                self._send_queued()
-                if self._stop:
+                with self._lock:
+                    if self.owner == me:
+                        self._drain()
+                        self._greet_subscribers()
+                if self._stop and not self._queue:
                     return
         except zmq.ZMQError as exc:  # the context was terminated under us
             log.debug("iopub thread stops: %s", exc)
@@ -200,35 +319,19 @@ class Publisher:
                 self._changed.notify_all()
             self.socket.close(linger=1000)
 
-    def _send_queued(self) -> None:
-        queue, socket = self._queue, self.socket
-        sent = 0
-        while queue:
-            frames, copy = queue.popleft()
-            try:
-                send_frames(socket, frames, copy)
-            except zmq.ZMQError as exc:
-                log.warning("an iopub message could not be sent: %s", exc)
-            sent += 1
-        if sent:
-            self._sent += sent
-            if self._waiters:
-                with self._changed:
-                    self._changed.notify_all()
-
     def _greet_subscribers(self) -> None:
-        greeted = 0
-        while True:
-            try:
-                event = self.socket.recv(_NOBLOCK)
-            except zmq.Again:
-                break
+        """Read subscriptions and welcome each subscriber; the caller owns the socket."""
+        change = 0
+        while self.socket.getsockopt(_EVENTS) & _POLLIN:
+            event = self.socket.recv(_NOBLOCK)
             if event[:1] == b"\x01":
                 send_frames(self.socket, self._welcome(event[1:]))
-                greeted += 1
-        if greeted:
+                change += 1
+            elif event[:1] == b"\x00":
+                change -= 1
+        if change:
             with self._changed:
-                self.subscriptions += greeted
+                self.subscribers = max(0, self.subscribers + change)
                 self._changed.notify_all()
 
 

@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -96,7 +95,7 @@ class KernelServer:
             self.shell = OwnedSocket(self._bind(zmq.ROUTER, "shell"), "shell", critical)
             self.control = OwnedSocket(self._bind(zmq.ROUTER, "control"), "control", critical)
             self.stdin = OwnedSocket(self._bind(zmq.ROUTER, "stdin"), "stdin", critical)
-            self.iopub = Publisher(self._bind(zmq.XPUB, "iopub"), self._welcome_frames)
+            self.iopub = Publisher(self._bind(zmq.XPUB, "iopub"), self._welcome_frames, critical)
             self.heartbeat = Heartbeat(self.context, self._bind(zmq.ROUTER, "hb"))
         except KernelStartError:
             self.context.destroy(linger=0)
@@ -128,7 +127,9 @@ class KernelServer:
                 sock.rcvhwm = STDIN_QUEUE
                 sock.setsockopt(zmq.MAXMSGSIZE, STDIN_MAX_MESSAGE)
         if socket_type == zmq.XPUB:
-            sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # greet every subscriber, not only the first per topic
+            # Greet every subscriber, not only the first per topic, and hear of unsubscriptions
+            # too, so the count of active subscribers stays true.
+            sock.setsockopt(zmq.XPUB_VERBOSER, 1)
         if self.info.curve_secretkey:
             if not zmq.has("curve"):
                 sock.close(linger=0)
@@ -184,7 +185,7 @@ class KernelServer:
         os.set_blocking(self._wake_w, False)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self.heartbeat.start()
-        self.iopub.start()
+        self.iopub.start(threading.get_ident())
         self._control_thread.start()
         if self.parent_pid:
             threading.Thread(target=self._watch_parent, name="kernelkit-parent", daemon=True).start()
@@ -245,6 +246,7 @@ class KernelServer:
             return
         if request.channel == "shell":
             self._wait_for_subscriber(request)
+            self.iopub.reclaim()  # the shell thread publishes itself while it runs kernelkit's code
         self.send(core.busy(request))
         try:
             self.app.handle_request(request)
@@ -253,6 +255,7 @@ class KernelServer:
         finally:
             self.flush_output(wait=False)
             self.send(core.idle(request))
+            self.iopub.lend(request_done=True)
         if request.channel == "shell":
             while (held := core.next_held()) is not None:
                 if core.must_abort(held):
@@ -263,15 +266,11 @@ class KernelServer:
 
     def _wait_for_subscriber(self, request: Request) -> None:
         core = self.core
-        core.subscriptions = self.iopub.subscriptions
+        core.subscribers = self.iopub.subscribers
         timeout = core.needs_subscriber(request)
-        if not timeout:
-            return
-        deadline = time.monotonic() + timeout
-        while timeout > 0 and core.needs_subscriber(request) and not self._stopping.is_set():
-            core.subscriptions = self.iopub.wait_for_subscriptions(core.subscriptions + 1, timeout)
-            timeout = deadline - time.monotonic()
-        core.waited(request)
+        if timeout:
+            core.subscribers = self.iopub.wait_for_subscriber(timeout)
+            core.waited(request)
 
     def send(self, out: Outgoing) -> None:
         """Send a message the core or the application built, on its channel's socket.
@@ -312,9 +311,10 @@ class KernelServer:
         self.session.send(self.iopub, "stream", {"name": name, "text": text}, parent)
 
     def flush_output(self, wait: bool = True) -> None:
-        """Queue buffered ``print`` output; with ``wait``, until all queued output has been published.
+        """Queue buffered ``print`` output; with ``wait``, until all queued output has been handed to ZeroMQ.
 
-        Before a reply, so a client that has the reply has the output too; before idle, the
+        Before a reply, so a client that has the reply has the output too (on the shell thread
+        this costs nothing: it owns iopub then and sends the queue itself); before idle, the
         queue's order suffices.
         """
         for stream in self._streams:
@@ -350,9 +350,14 @@ class KernelServer:
 
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
-        """Let an interrupt (SIGINT, or ``interrupt_request``) raise KeyboardInterrupt in this block (main thread)."""
-        with self.interrupts.arm():
-            yield
+        """User code runs in this block: an interrupt (SIGINT, or ``interrupt_request``) may raise
+        KeyboardInterrupt in it (main thread), and iopub goes back to its own thread meanwhile."""
+        self.iopub.lend()
+        try:
+            with self.interrupts.arm():
+                yield
+        finally:
+            self.iopub.reclaim()
 
     # ---- stopping ----------------------------------------------------------------------
 
