@@ -61,7 +61,8 @@ CELLS = {
     "bash": [("echo hello", "hello\n"), ("for i in 1 2 3\ndo\n  echo $i\ndone", "1\n2\n3\n"),
              ("printf 'a\\r\\nb'", "a\nb"), ("x=21", ""), ("echo $((x * 2))", "42\n"),
              ("cat <<EOF\nline one\n\nline three\nEOF", "line one\n\nline three\n"),
-             ("printf '\\e]0;title\\a\\e[2Kplain \\e[31mred\\e[0m\\n'", "plain \x1b[31mred\x1b[0m\n")],
+             ("printf '\\e]0;title\\a\\e[2Kplain \\e[31mred\\e[0m\\n'", "plain \x1b[31mred\x1b[0m\n"),
+             ("echo 'héllo ✓'\r\necho done", "héllo ✓\ndone\n")],
     "zsh": [("echo hello", "hello\n"), ("for i in 1 2; do\n  echo $i\ndone", "1\n2\n"), ("print -n no-newline", "no-newline"),
             ("typeset -i y=6; echo $((y * 7))", "42\n")],
     "python": [("print('hello')", "hello\n"), ("def f(x):\n    y = x * 2\n\n    return y\n\nf(21)", "42\n"),
@@ -229,6 +230,19 @@ def test_init_runs_once_and_cannot_undo_the_unique_prompt() -> None:
         content, text, _ = run(kc, 'echo "$greeting / $KKW_VAR"')
         assert content["status"] == "ok" and text == "hello / from env\n"
         assert run(kc, "for i in 1 2\ndo echo $i\ndone")[1] == "1\n2\n"
+
+
+@pytest.mark.parametrize("how", ["shutdown", "kill"])
+def test_the_repl_ends_with_the_kernel(how: str) -> None:
+    """Shut down politely, or SIGKILL the kernel: its pty closes and the REPL does not stay orphaned."""
+    with running_kernel("kkw-python") as (km, kc):
+        info = reply_to(kc, kc.kernel_info())["content"]
+        repl = psutil.Process(info["kernelkit_wrap"]["pid"])
+        assert repl.is_running() and info["kernelkit_wrap"]["error"] == ""
+        if how == "kill":
+            psutil.Process(kernel_pid(km)).kill()
+    repl.wait(10)  # psutil.TimeoutExpired if the REPL outlives its kernel
+    assert not repl.is_running()
 
 
 def test_exit_then_a_new_cell_starts_a_fresh_repl() -> None:
