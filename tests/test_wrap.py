@@ -105,6 +105,19 @@ def test_bash_cells_match_bash_kernel() -> None:
 # ---- streaming, status, stdin ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("profile", ["bash", "sqlite3", "python"])
+def test_a_line_longer_than_a_terminal_line_arrives_whole(profile: str) -> None:
+    """A terminal's line is at most 4095 bytes: longer ones go through a file (bash, sqlite3) or chunks (python)."""
+    long = "x" * 10_000
+    code = {"bash": f"v={long}\necho ${{#v}}", "sqlite3": f"select length('{long}');",
+            "python": f"v = '{long}'\nlen(v)"}[profile]
+    with running_kernel(f"kkw-{profile}") as (km, kc):
+        content, text, _ = run(kc, code)
+        assert content["status"] == "ok" and text == "10000\n"
+        assert run(kc, "echo $v" if profile == "bash" else "select 1;" if profile == "sqlite3" else "v[:3]")[1] in (
+            long + "\n", "1\n", "'xxx'\n")
+
+
 def test_output_streams_while_the_cell_runs() -> None:
     with running_kernel("kkw-bash") as (km, kc):
         msg_id = kc.execute("for i in 1 2 3; do echo $i; sleep 0.4; done")

@@ -55,6 +55,8 @@ from kernelkit.wrap.profiles import Profile
 INPUT_QUIET = 0.05
 #: Seconds without output before a partial line (no newline yet) is sent to the frontend.
 PARTIAL_QUIET = 0.05
+#: Longest line a terminal in canonical mode takes (4095 bytes on Linux, with its newline).
+MAX_LINE = 4000
 #: Seconds a complete line waits for more output (usually the prompt) before it is sent alone.
 LINE_GRACE = 0.002
 #: Largest stream message (characters); also the most output the kernel holds.
@@ -305,6 +307,10 @@ class ReplKernel(Kernel):
 
     def do_shutdown(self, restart: bool) -> dict[str, Any]:
         self.stop_repl()
+        if getattr(self, "_cell_dir", None):
+            import shutil
+
+            shutil.rmtree(self._cell_dir, ignore_errors=True)
         return {"status": "ok", "restart": restart}
 
     @property
@@ -576,8 +582,21 @@ class ReplKernel(Kernel):
             encoded = base64.b64encode(code.encode()).decode()
             lines = [f"__kk_add('{encoded[i:i + 2000]}')" for i in range(0, len(encoded), 2000)]
             return [*lines, "__kk_run()"]
-        lines = code.rstrip().split("\n")
-        return [line.rstrip("\r") for line in lines]
+        lines = [line.rstrip("\r") for line in code.rstrip().split("\n")]
+        if self.profile.run_file and any(len(line.encode()) > MAX_LINE for line in lines):
+            return [self.profile.run_file.replace("{path}", self._cell_file("\n".join(lines) + "\n"))]
+        return lines
+
+    def _cell_file(self, text: str) -> str:
+        """Write a cell to a file in a private (0700) temporary folder; returns its path."""
+        import tempfile
+
+        if getattr(self, "_cell_dir", None) is None:
+            self._cell_dir = tempfile.mkdtemp(prefix="kernelkit-wrap-")
+        path = os.path.join(self._cell_dir, "cell" + (self.profile.file_extension if self.profile else ""))
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
 
     def stream(self, text: str, name: str = "stdout") -> None:
         self.send_response(self.iopub_socket, "stream", {"name": name, "text": text})

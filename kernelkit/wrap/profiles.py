@@ -47,6 +47,9 @@ class Profile:
     inspector: str = ""
     #: ``ename`` of the error reply for a non-zero numeric status.
     status_error: str = "ExitStatus"
+    #: A line that runs a file (``{path}``), for cells with a line too long for a terminal
+    #: (4095 bytes): such a cell is written to a private temporary file and run with it.
+    run_file: str = ""
 
     def replace(self, **changes: Any) -> Profile:
         return dataclasses.replace(self, **changes)
@@ -116,7 +119,7 @@ PROFILES: dict[str, Profile] = {
         prompt_change="PS1='{token}[$?]>'; PS2='{token}+'; PS0=; PROMPT_COMMAND=; unset HISTFILE; HISTCONTROL=ignorespace",
         env=dict(_SHELL_ENV),
         language="bash", mimetype="text/x-sh", file_extension=".sh", codemirror_mode="shell", pygments_lexer="bash",
-        completer="bash", checker="bash -n", inspector="bash",
+        completer="bash", checker="bash -n", inspector="bash", run_file=" source {path}",
     ),
     "zsh": Profile(
         name="zsh",
@@ -127,7 +130,7 @@ PROFILES: dict[str, Profile] = {
         "setopt HIST_IGNORE_SPACE; unset HISTFILE; precmd_functions=(); preexec_functions=()",
         env=dict(_SHELL_ENV),
         language="zsh", mimetype="text/x-sh", file_extension=".zsh", codemirror_mode="shell", pygments_lexer="zsh",
-        completer="zsh", checker="zsh -n", inspector="bash",
+        completer="zsh", checker="zsh -n", inspector="bash", run_file=" source {path}",
     ),
     "python": Profile(
         name="python",
@@ -149,7 +152,7 @@ PROFILES: dict[str, Profile] = {
         prompt_change=".prompt {token}> {token}+",
         env={"TERM": "dumb"},
         language="sql", mimetype="text/x-sql", file_extension=".sql", codemirror_mode="sql", pygments_lexer="sql",
-        completer="sqlite", checker="sqlite",
+        completer="sqlite", checker="sqlite", run_file=".read {path}",
     ),
     "node": Profile(
         name="node",
