@@ -651,7 +651,11 @@ class ReplKernel(Kernel):
             self.interrupt_child(emit)
             raise
         except ReplDied as exc:
-            return self._repl_died(exc, emit)
+            return self._repl_died(exc, emit, silent)
+        except OSError as exc:  # the terminal is gone (EIO) under a write: the REPL died
+            if exc.errno != errno.EIO:
+                raise
+            return self._repl_died(ReplDied(self.child.poll() if self.child else None), emit, silent)
         status = (match.groupdict().get("status") or "0") if match is not None else "0"
         if status in ("0", ""):
             return ok
@@ -661,7 +665,7 @@ class ReplKernel(Kernel):
         last = next((line for line in reversed(tail[0].splitlines()) if line.startswith(status)), "")
         return self._error(status, last.partition(":")[2].strip() or "see the output above", [])
 
-    def _repl_died(self, exc: ReplDied, emit: Callable[[str], None]) -> dict[str, Any]:
+    def _repl_died(self, exc: ReplDied, emit: Callable[[str], None], silent: bool = False) -> dict[str, Any]:
         if self._pending:
             emit(self._pending)
             self._pending = ""
@@ -674,7 +678,8 @@ class ReplKernel(Kernel):
             how = f"exited with status {status}" if status is not None else "closed its terminal"
         message = f"[{name} {how}; the next cell starts a new one]\n"
         if status == 0:
-            self.stream(message, "stderr")
+            if not silent:
+                self.stream(message, "stderr")
             return {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
         return self._error("ReplDied", message.strip("[]\n"))
 
