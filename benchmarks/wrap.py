@@ -101,6 +101,27 @@ def bare_pty(cells: int, size: int) -> dict[str, float]:
     return {"roundtrip_us": statistics.median(samples) * 1e6, "stream_mb_per_s": statistics.median(rates)}
 
 
+def in_process(cells: int) -> float:
+    """Median µs of ReplKernel.do_execute("echo x") called directly (the wrapper's own cost, no Jupyter)."""
+    from kernelkit.wrap import profiles
+    from kernelkit.wrap.kernel import ReplKernel
+
+    class Direct(ReplKernel):
+        profile = profiles.get("bash")
+
+        def stream(self, text: str, name: str = "stdout") -> None:
+            pass
+
+    kernel = Direct()
+    samples = []
+    for _ in range(cells):
+        t0 = time.perf_counter()
+        kernel.do_execute("echo x", False)
+        samples.append(time.perf_counter() - t0)
+    kernel.stop_repl()
+    return statistics.median(samples) * 1e6
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
@@ -119,6 +140,7 @@ def main() -> int:
                   cells_by_kernel={WRAP: "echo x", BASH_KERNEL: "echo x"},
                   stream_cells={WRAP: stream, BASH_KERNEL: stream})
     bare = bare_pty(1000 if not args.quick else 200, 10_000_000)
+    bare["do_execute_in_process_us"] = in_process(1000 if not args.quick else 200)
     results["bare_pty_bash"] = bare
     kernels = results["kernels"]
     print(format_table(results, baseline=FLOOR_KERNEL))
@@ -128,6 +150,9 @@ def main() -> int:
     limit = floor_us + bare["roundtrip_us"] if floor_us else None
     print(f"\nbare pty round trip to bash (echo x, sentinel prompt): {bare['roundtrip_us']:.0f} µs; "
           f"bare pty throughput: {bare['stream_mb_per_s']:.0f} MB/s")
+    print(f"ReplKernel.do_execute('echo x') called in-process (the wrapper's own part): "
+          f"{bare['do_execute_in_process_us']:.0f} µs")
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     if limit:
         print(f"physical limit (floor round trip + bare pty round trip): {limit:.0f} µs")
     checks = []
