@@ -58,12 +58,12 @@ def run(kc, code: str, timeout: float = 20, **kw):
 # ---- every profile: exact output -------------------------------------------------------------
 
 CELLS = {
-    "bash": [("echo hello", "hello\n"), ("for i in 1 2 3\ndo\n  echo $i\ndone", "1\n2\n3\n"),
+    "bash": [("PS1='$ '; PS2='> '", ""), ("echo hello", "hello\n"), ("for i in 1 2 3\ndo\n  echo $i\ndone", "1\n2\n3\n"),
              ("printf 'a\\r\\nb'", "a\nb"), ("x=21", ""), ("echo $((x * 2))", "42\n"),
              ("cat <<EOF\nline one\n\nline three\nEOF", "line one\n\nline three\n"),
              ("printf '\\e]0;title\\a\\e[2Kplain \\e[31mred\\e[0m\\n'", "plain \x1b[31mred\x1b[0m\n"),
              ("echo 'héllo ✓'\r\necho done", "héllo ✓\ndone\n")],
-    "zsh": [("echo hello", "hello\n"), ("for i in 1 2; do\n  echo $i\ndone", "1\n2\n"), ("print -n no-newline", "no-newline"),
+    "zsh": [("PS1='%% '", ""), ("echo hello", "hello\n"), ("for i in 1 2; do\n  echo $i\ndone", "1\n2\n"), ("print -n no-newline", "no-newline"),
             ("typeset -i y=6; echo $((y * 7))", "42\n")],
     "python": [("print('hello')", "hello\n"), ("def f(x):\n    y = x * 2\n\n    return y\n\nf(21)", "42\n"),
                ("import sys; _ = sys.stdout.write('a\\r\\nb')", "a\nb"), ("z = [1, 2]\nz", "[1, 2]\n")],

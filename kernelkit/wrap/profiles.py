@@ -116,7 +116,9 @@ PROFILES: dict[str, Profile] = {
         command=["bash", "--norc", "--noprofile", "--noediting", "-i"],
         prompt=r"{token}\[(?P<status>\d+)\]>",
         continuation_prompt=r"{token}\+",
-        prompt_change="PS1='{token}[$?]>'; PS2='{token}+'; PS0=; PROMPT_COMMAND=; unset HISTFILE; HISTCONTROL=ignorespace",
+        # PROMPT_COMMAND sets the prompt again before each one, so a cell that sets PS1 cannot hide it
+        prompt_change="PS1='{token}[$?]>'; PS2='{token}+'; PS0=; PROMPT_COMMAND='PS1=\"{token}[\\$?]>\"; PS2=\"{token}+\"'; "
+        "unset HISTFILE; HISTCONTROL=ignorespace",
         env=dict(_SHELL_ENV),
         language="bash", mimetype="text/x-sh", file_extension=".sh", codemirror_mode="shell", pygments_lexer="bash",
         completer="bash", checker="bash -n", inspector="bash", run_file=" source {path}",
@@ -127,7 +129,8 @@ PROFILES: dict[str, Profile] = {
         prompt=r"{token}\[(?P<status>\d+)\]>",
         continuation_prompt=r"{token}\+",
         prompt_change="PS1='{token}[%?]>'; PS2='{token}+'; RPS1=; RPS2=; unsetopt PROMPT_CR PROMPT_SP; "
-        "setopt HIST_IGNORE_SPACE; unset HISTFILE; precmd_functions=(); preexec_functions=()",
+        "setopt HIST_IGNORE_SPACE; unset HISTFILE; precmd_functions=(); preexec_functions=(); "
+        "precmd() { PS1='{token}[%?]>'; PS2='{token}+'; RPS1=; RPS2= }",
         env=dict(_SHELL_ENV),
         language="zsh", mimetype="text/x-sh", file_extension=".zsh", codemirror_mode="shell", pygments_lexer="zsh",
         completer="zsh", checker="zsh -n", inspector="bash", run_file=" source {path}",
