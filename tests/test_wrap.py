@@ -65,7 +65,7 @@ CELLS = {
              ("echo 'héllo ✓'\r\necho done", "héllo ✓\ndone\n")],
     "zsh": [("PS1='%% '", ""), ("echo hello", "hello\n"), ("for i in 1 2; do\n  echo $i\ndone", "1\n2\n"), ("print -n no-newline", "no-newline"),
             ("typeset -i y=6; echo $((y * 7))", "42\n")],
-    "python": [("print('hello')", "hello\n"), ("def f(x):\n    y = x * 2\n\n    return y\n\nf(21)", "42\n"),
+    "python": [("import sys; sys.ps1 = '>>> '", ""), ("print('hello')", "hello\n"), ("def f(x):\n    y = x * 2\n\n    return y\n\nf(21)", "42\n"),
                ("import sys; _ = sys.stdout.write('a\\r\\nb')", "a\nb"), ("z = [1, 2]\nz", "[1, 2]\n")],
     "sqlite3": [("create table t(x);\ninsert into t values (1), (2);", ""), ("select x * 21\n  from t;", "21\n42\n")],
     "node": [("console.log('hello')", "hello\n"), ("function f(x) {\n  return x * 2\n}", ""), ("f(21)", "42\n"),

@@ -62,7 +62,8 @@ import sys as _kk_sys
 class _KKPrompt:
     def __init__(self, text): self.text = text
     def __str__(self): return self.text.replace("{status}", _kk_sys.__dict__.pop("_kk_status", "0"))
-_kk_sys.ps1, _kk_sys.ps2 = _KKPrompt("{token}[{status}]>"), _KKPrompt("{token}+")
+__kk_prompts = (_KKPrompt("{token}[{status}]>"), _KKPrompt("{token}+"))
+_kk_sys.ps1, _kk_sys.ps2 = __kk_prompts
 __kk_buf = []
 def __kk_add(chunk):
     __kk_buf.append(chunk)
@@ -85,6 +86,8 @@ def __kk_run():
     except BaseException as exc:
         _kk_sys._kk_status = type(exc).__name__
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+    finally:
+        _kk_sys.ps1, _kk_sys.ps2 = __kk_prompts  # a cell that set sys.ps1 cannot hide the prompt
 def __kk_complete(text):
     import rlcompleter, __main__
     completer, found = rlcompleter.Completer(__main__.__dict__), []
