@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from kernelkit._version import __version__
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench", "wrap")
-#: Subcommands whose argv is split at the first ``--`` before parsing: what follows is a command, verbatim.
-SPLIT_AT_DASHDASH = ("wrap",)
+COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench", "new", "wrap")
+#: Subcommands that take ``-- ARGS`` and get ARGS untouched as ``args.passthrough``.
+PASSTHROUGH = ("install", "wrap")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran and found something broken, or failed
@@ -45,20 +45,18 @@ def fail(message: str, code: int = EXIT_FAILURE) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    trailing = None
-    if argv and argv[0] in SPLIT_AT_DASHDASH and "--" in argv:
+    passthrough: list[str] = []
+    if argv and argv[0] in PASSTHROUGH and "--" in argv:
         at = argv.index("--")
-        argv, trailing = argv[:at], argv[at + 1:]
+        argv, passthrough = argv[:at], argv[at + 1:]
     args, extra = parser.parse_known_args(argv)
+    args.passthrough = passthrough
     if args.command is None:
         parser.print_help()
         sys.exit(EXIT_USAGE)
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
-    if trailing is not None and not getattr(args, "accepts_trailing", False):
-        parser.error(f"'-- {' '.join(trailing)}' is only understood by: kernelkit wrap install|run")
-    args.trailing = trailing
     try:
         sys.exit(args.run(args))
     except KeyboardInterrupt:

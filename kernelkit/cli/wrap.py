@@ -1,7 +1,7 @@
 """``kernelkit wrap install|run [PROFILE] [options] [-- COMMAND ARGS...]``: a command-line REPL as a kernel.
 
 Everything after ``--`` is the command, verbatim: ``main`` splits argv there before argparse
-sees it (``args.trailing``).
+sees it (``args.passthrough``).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     install.add_argument("--replace", action="store_true", help="overwrite a kernel of the same name in that location")
     install.add_argument("--dry-run", action="store_true", help="print the kernel.json and write nothing")
     install.add_argument("--json", action="store_true", help="print the result as JSON")
-    install.set_defaults(run=run_install, accepts_trailing=True)
+    install.set_defaults(run=run_install)
 
     run = sub.add_parser(
         "run", help="run the REPL as a kernel without installing it",
@@ -75,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _profile_options(run)
     run.add_argument("-f", "--connection-file", dest="connection_file", metavar="FILE", help="connection file to use")
-    run.set_defaults(run=run_run, accepts_trailing=True)
+    run.set_defaults(run=run_run)
 
 
 def _options(args: argparse.Namespace) -> dict[str, object]:
@@ -90,7 +90,7 @@ def run_install(args: argparse.Namespace) -> int:
 
     try:
         result = install(
-            args.profile, args.trailing, name=args.name, display_name=args.display_name, language=args.language,
+            args.profile, (args.passthrough or None), name=args.name, display_name=args.display_name, language=args.language,
             user=args.user, prefix=args.prefix, sys_prefix=args.sys_prefix, env=parse_env(args.env),
             interrupt_mode=args.interrupt_mode, replace=args.replace, dry_run=args.dry_run, **_options(args),
         )
@@ -118,7 +118,7 @@ def run_run(args: argparse.Namespace) -> int:
         options["language"] = args.language
     try:
         os.environ.update(parse_env(args.env))
-        profile = resolve_profile(args.profile, args.trailing, options)
+        profile = resolve_profile(args.profile, (args.passthrough or None), options)
     except KernelSpecError as exc:
         return fail(str(exc))
     if find_program(profile.command[0]) is None:
@@ -126,5 +126,5 @@ def run_run(args: argparse.Namespace) -> int:
     from kernelkit.wrap.kernel import ReplKernel
 
     argv = ["-f", args.connection_file] if args.connection_file else []
-    ReplKernel.launch(argv + kernel_options(args.profile, args.trailing, options))
+    ReplKernel.launch(argv + kernel_options(args.profile, (args.passthrough or None), options))
     return 0
