@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from kernelkit._version import __version__
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench", "new")
+COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench", "new", "wrap")
 #: Subcommands that take ``-- ARGS`` and get ARGS untouched as ``args.passthrough``.
-PASSTHROUGH = ("install",)
+PASSTHROUGH = ("install", "wrap")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran and found something broken, or failed

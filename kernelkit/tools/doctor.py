@@ -168,6 +168,7 @@ def static_checks(spec: KernelSpec, front: Frontend | None = None) -> Iterator[F
     yield from _shadow_check(spec)
     if spec.argv:
         yield from _argv_checks(spec, front or frontend())
+        yield from _wrap_checks(spec)
     yield from _interrupt_check(spec)
     yield from _protocol_check(spec)
     yield from _logo_checks(spec)
@@ -311,6 +312,26 @@ def _argv_checks(spec: KernelSpec, front: Frontend) -> Iterator[Finding]:
                 yield Finding(ERROR, "import", str(exc), _module_fix(spec, program, target.partition(":")[0]))
 
 
+def _wrap_checks(spec: KernelSpec) -> Iterator[Finding]:
+    """A wrapped REPL (kernelkit wrap): its program must be on the PATH the kernel will see."""
+    from kernelkit.tools import wrap
+
+    profile = wrap.wrapped_profile(spec.argv)
+    if profile is None:
+        if wrap.TARGET in spec.argv:
+            yield Finding(ERROR, "wrap", "the wrapped REPL's options in argv are not understood (unknown profile?)",
+                          "reinstall it: kernelkit wrap install PROFILE --replace")
+        return
+    env = kernelspec.expand_env(spec.env)
+    found = wrap.find_program(profile.command[0], env)
+    if found is None:
+        yield Finding(ERROR, "wrap", wrap.missing_program_message(profile.command[0]),
+                      f"install {profile.command[0]}, or reinstall with its full path: "
+                      f"kernelkit wrap install ... --replace -- /path/to/{profile.command[0]} ...")
+    else:
+        yield Finding(OK, "wrap", f"wraps {' '.join([found, *profile.command[1:]])}")
+
+
 def _kernelkit_target(argv: list[str]) -> str | None:
     """``TARGET`` in ``... -m kernelkit_launcher TARGET ...`` (or ``-m kernelkit run TARGET``, before 0.2)."""
     module = probe.module_of(argv)
@@ -420,6 +441,13 @@ def _reply_checks(spec: KernelSpec, info: dict[str, Any]) -> Iterator[Finding]:
     if spec.kernel_protocol_version and spoken and spoken.split(".")[:2] != said:
         yield Finding(WARN, "protocol", f"kernel.json says protocol {spec.kernel_protocol_version} but the kernel speaks {spoken}",
                       f'set "kernel_protocol_version" to "{spoken}"')
+    wrapped = info.get("kernelkit_wrap")
+    if isinstance(wrapped, dict):
+        if wrapped.get("error"):
+            yield Finding(ERROR, "wrap", f"the wrapped REPL did not start: {wrapped['error']}",
+                          "fix the command or its --prompt/--prompt-change and reinstall (kernelkit wrap install ... --replace)")
+        else:
+            yield Finding(OK, "wrap", f"the wrapped REPL started (pid {wrapped.get('pid')}) and showed its prompt")
     language = str((info.get("language_info") or {}).get("name", ""))
     if spec.language and language and spec.language.lower() != language.lower():
         yield Finding(WARN, "language", f"kernel.json says language {spec.language!r} but the kernel reports {language!r}",
