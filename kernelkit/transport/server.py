@@ -108,8 +108,12 @@ class KernelServer:
         except KernelStartError:
             self.context.destroy(linger=0)
             raise
-        self._sockets: dict[str, Any] = {"shell": self.shell, "control": self.control, "stdin": self.stdin,
-                                         "iopub": self.iopub}
+        self._sockets: dict[str, Any] = {
+            "shell": self.shell,
+            "control": self.control,
+            "stdin": self.stdin,
+            "iopub": self.iopub,
+        }
         self._control_thread = threading.Thread(target=self._control_loop, name="kernelkit-control", daemon=True)
         #: The main shell: the shell socket itself, until :meth:`enable_subshells` puts a router in between.
         self._main_lane = Lane(None, self.shell, self.core)
@@ -183,8 +187,9 @@ class KernelServer:
             return
         if self._control_thread.is_alive():
             raise RuntimeError("enable_subshells() must be called before start()")
-        self.router = ShellRouter(self.context, self.shell, self.session, self.send, self._lane_loop,
-                                  self.interrupts.critical)
+        self.router = ShellRouter(
+            self.context, self.shell, self.session, self.send, self._lane_loop, self.interrupts.critical
+        )
         self._main_lane = self.router.main
         self._sockets["shell"] = ShellReplies(self.router.by_thread, self.router.main.inbox)
 

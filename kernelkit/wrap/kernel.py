@@ -47,8 +47,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kernelkit import Kernel
 import kernelkit.wrap.profiles as _profiles
+from kernelkit import Kernel
 from kernelkit.wrap.profiles import Profile
 
 #: Seconds without output before the kernel checks whether the program waits for input.
@@ -154,7 +154,9 @@ class ReplKernel(Kernel):
         parser.add_argument("--codemirror-mode", metavar="MODE")
         parser.add_argument("--pygments-lexer", metavar="LEXER")
         parser.add_argument("--mimetype")
-        parser.add_argument("repl_command", nargs="*", metavar="COMMAND", help="the program and its arguments, after --")
+        parser.add_argument(
+            "repl_command", nargs="*", metavar="COMMAND", help="the program and its arguments, after --"
+        )
 
     @classmethod
     def profile_from_arguments(cls, args: Any) -> Profile:
@@ -171,8 +173,16 @@ class ReplKernel(Kernel):
         changes: dict[str, Any] = {}
         if command:
             changes["command"] = command
-        for option in ("prompt", "continuation_prompt", "prompt_change", "language", "file_extension",
-                       "codemirror_mode", "pygments_lexer", "mimetype"):
+        for option in (
+            "prompt",
+            "continuation_prompt",
+            "prompt_change",
+            "language",
+            "file_extension",
+            "codemirror_mode",
+            "pygments_lexer",
+            "mimetype",
+        ):
             value = getattr(args, option, None)
             if value is not None:
                 changes[option] = value
@@ -235,7 +245,9 @@ class ReplKernel(Kernel):
         env.update(profile.env)
         program = shutil.which(profile.command[0], path=env.get("PATH"))
         if program is None:
-            raise ReplError(f"{profile.command[0]} is not on PATH ({env.get('PATH', '')}); install it or give its full path")
+            raise ReplError(
+                f"{profile.command[0]} is not on PATH ({env.get('PATH', '')}); install it or give its full path"
+            )
         master, slave = pty.openpty()
         attrs = termios.tcgetattr(slave)
         attrs[3] &= ~(termios.ECHO | termios.ECHONL | termios.ECHOE | termios.ECHOK | termios.ECHOCTL)
@@ -249,8 +261,14 @@ class ReplKernel(Kernel):
 
         try:
             self.child = subprocess.Popen(
-                [program, *profile.command[1:]], stdin=slave, stdout=slave, stderr=slave, env=env,
-                start_new_session=True, preexec_fn=controlling_tty, close_fds=True,
+                [program, *profile.command[1:]],
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                env=env,
+                start_new_session=True,
+                preexec_fn=controlling_tty,
+                close_fds=True,
             )
         except OSError as exc:
             os.close(master)
@@ -282,9 +300,15 @@ class ReplKernel(Kernel):
         except (ReplDied, TimeoutError) as exc:
             output = ("".join(self._start_output) + self._pending).strip()[-500:]
             self.stop_repl()
-            why = "exited" if isinstance(exc, ReplDied) else f"showed no prompt matching {profile.prompt!r} in {START_TIMEOUT:g} s"
-            raise ReplError(f"{' '.join(profile.command)} {why} at start (output: {output!r}); "
-                            "check the command and --prompt/--prompt-change") from None
+            why = (
+                "exited"
+                if isinstance(exc, ReplDied)
+                else f"showed no prompt matching {profile.prompt!r} in {START_TIMEOUT:g} s"
+            )
+            raise ReplError(
+                f"{' '.join(profile.command)} {why} at start (output: {output!r}); "
+                "check the command and --prompt/--prompt-change"
+            ) from None
 
     def stop_repl(self) -> None:
         """End the program: hang up its terminal, then SIGTERM/SIGKILL its process group."""
@@ -315,10 +339,14 @@ class ReplKernel(Kernel):
 
     @property
     def kernel_info(self) -> dict[str, Any]:
-        """kernel_info_reply, plus ``kernelkit_wrap``: the command, its pid, and why it did not start (doctor reads it)."""
+        """kernel_info_reply, plus ``kernelkit_wrap``: the command, its pid, and why it did not start
+        (doctor reads it)."""
         info = dict(super().kernel_info)
-        info["kernelkit_wrap"] = {"command": list(self.profile.command) if self.profile else [],
-                                  "pid": self.child.pid if self.child else None, "error": self.start_error}
+        info["kernelkit_wrap"] = {
+            "command": list(self.profile.command) if self.profile else [],
+            "pid": self.child.pid if self.child else None,
+            "error": self.start_error,
+        }
         return info
 
     @property
@@ -401,7 +429,7 @@ class ReplKernel(Kernel):
                 return "continuation", match
         if self.prompt_anywhere_re is not None:
             found = None
-            for found in self.prompt_anywhere_re.finditer(pending):
+            for found in self.prompt_anywhere_re.finditer(pending):  # noqa: B007 - the last match
                 pass
             if found is not None:
                 return "prompt", found
@@ -434,7 +462,7 @@ class ReplKernel(Kernel):
                 found = self._match_prompt()
                 if found is not None:
                     kind, match = found
-                    before = self._pending[: match.start()] + self._pending[match.end():]
+                    before = self._pending[: match.start()] + self._pending[match.end() :]
                     self._pending = ""
                     if before:
                         emit(before)
@@ -451,7 +479,7 @@ class ReplKernel(Kernel):
                     # and one stream message for both saves a wake-up of the whole engine
                     if newline >= 0 and not select.select([master], [], [], LINE_GRACE)[0]:
                         emit(pending[: newline + 1])
-                        self._pending = pending[newline + 1:]
+                        self._pending = pending[newline + 1 :]
                 last_output = time.monotonic()
                 next_check = last_output + min(INPUT_QUIET, PARTIAL_QUIET)
                 continue
@@ -509,7 +537,7 @@ class ReplKernel(Kernel):
             try:
                 with open(f"/proc/{pid}/stat", "rb") as f:
                     stat = f.read()
-                if int(stat[stat.rindex(b")") + 2:].split()[2]) == group:
+                if int(stat[stat.rindex(b")") + 2 :].split()[2]) == group:
                     found.append(pid)
                 with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
                     todo.extend(int(p) for p in f.read().split())
@@ -580,7 +608,7 @@ class ReplKernel(Kernel):
             import base64
 
             encoded = base64.b64encode(code.encode()).decode()
-            lines = [f"__kk_add('{encoded[i:i + 2000]}')" for i in range(0, len(encoded), 2000)]
+            lines = [f"__kk_add('{encoded[i : i + 2000]}')" for i in range(0, len(encoded), 2000)]
             return [*lines, "__kk_run()"]
         lines = [line.rstrip("\r") for line in code.rstrip().split("\n")]
         if self.profile.run_file and any(len(line.encode()) > MAX_LINE for line in lines):
@@ -602,12 +630,22 @@ class ReplKernel(Kernel):
         self.send_response(self.iopub_socket, "stream", {"name": name, "text": text})
 
     def _error(self, ename: str, evalue: str, traceback: list[str] | None = None) -> dict[str, Any]:
-        content = {"ename": ename, "evalue": evalue, "traceback": traceback if traceback is not None else [f"{ename}: {evalue}"]}
+        content = {
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": traceback if traceback is not None else [f"{ename}: {evalue}"],
+        }
         self.send_response(self.iopub_socket, "error", content)
         return {"status": "error", "execution_count": self.execution_count, **content}
 
-    def do_execute(self, code: str, silent: bool, store_history: bool = True,
-                   user_expressions: dict[str, Any] | None = None, allow_stdin: bool = False) -> dict[str, Any]:
+    def do_execute(
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict[str, Any] | None = None,
+        allow_stdin: bool = False,
+    ) -> dict[str, Any]:
         ok = {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
         if not code.strip():
             return ok
@@ -632,8 +670,11 @@ class ReplKernel(Kernel):
                     return self.getpass(prompt)
                 return self.raw_input(prompt)
             if not silent:  # the unfinished line (``prompt``) is shown by _collect
-                self.stream(f"[{self.profile.command[0]} is waiting for input, but this frontend does not send "
-                            "input (allow_stdin is false): it gets end-of-file]\n", "stderr")
+                self.stream(
+                    f"[{self.profile.command[0] if self.profile else 'the program'} is waiting for input, but this frontend does not send "
+                    "input (allow_stdin is false): it gets end-of-file]\n",
+                    "stderr",
+                )
             return None
 
         match = None
@@ -645,8 +686,11 @@ class ReplKernel(Kernel):
                 kind, match = self._collect(emit, stdin=stdin)
                 if kind == "continuation" and index == len(lines) - 1:
                     self._cancel_continuation()
-                    return self._error("IncompleteInput", f"the cell is not complete: {self.profile.command[0]} "
-                                       "still expects more input (it was cancelled); finish the statement")
+                    return self._error(
+                        "IncompleteInput",
+                        f"the cell is not complete: {self.profile.command[0]} "
+                        "still expects more input (it was cancelled); finish the statement",
+                    )
         except KeyboardInterrupt:
             self.interrupt_child(emit)
             raise
@@ -687,7 +731,7 @@ class ReplKernel(Kernel):
         """Ctrl-C to the program, then read to its prompt; kill the job, then the REPL, if it does not come back."""
         if not self.repl_alive:
             return
-        steps: list[Callable[[], None]] = [
+        steps: list[Callable[[], object]] = [
             lambda: os.write(self.master, b"\x03"),
             lambda: os.write(self.master, b"\x03"),
             self._kill_foreground,
@@ -760,31 +804,39 @@ class ReplKernel(Kernel):
 
             before = code[: cursor_pos - len(token)].rstrip()
             files = "$__kk_t*(N)"
-            names = ("${(k)commands[(I)$__kk_t*]} ${(k)builtins[(I)$__kk_t*]} ${(k)functions[(I)$__kk_t*]} "
-                     "${(k)aliases[(I)$__kk_t*]} ${(k)reswords[(I)$__kk_t*]} ")
+            names = (
+                "${(k)commands[(I)$__kk_t*]} ${(k)builtins[(I)$__kk_t*]} ${(k)functions[(I)$__kk_t*]} "
+                "${(k)aliases[(I)$__kk_t*]} ${(k)reswords[(I)$__kk_t*]} "
+            )
             what = names + files if not before or before[-1] in ";|&({" else files
             return f" __kk_s=$?; __kk_t={shlex.quote(token)}; print -rl -- {what} | sort -u; (exit $__kk_s)"
         if kind == "python":
             return f"__kk_complete({token!r})"
         if kind == "lua":
-            return ("(function(s) local t = _G for part in s:gmatch('([%w_]+)[.:]') do t = t[part] "
-                    "if type(t) ~= 'table' then return end end local head, last = s:match('^(.-)([%w_]*)$') "
-                    "local out = {} for k in pairs(t) do if type(k) == 'string' and k:sub(1, #last) == last "
-                    "then out[#out + 1] = head .. k end end table.sort(out) print(table.concat(out, '\\n')) "
-                    f"end)({_lua_string(token)})")
+            return (
+                "(function(s) local t = _G for part in s:gmatch('([%w_]+)[.:]') do t = t[part] "
+                "if type(t) ~= 'table' then return end end local head, last = s:match('^(.-)([%w_]*)$') "
+                "local out = {} for k in pairs(t) do if type(k) == 'string' and k:sub(1, #last) == last "
+                "then out[#out + 1] = head .. k end end table.sort(out) print(table.concat(out, '\\n')) "
+                f"end)({_lua_string(token)})"
+            )
         if kind == "node":
             import json
 
-            return ("((s) => { const i = s.lastIndexOf('.'); let o = globalThis, head = ''; if (i >= 0) "
-                    "{ try { o = eval(s.slice(0, i)) } catch (e) { return } head = s.slice(0, i + 1) } "
-                    "const last = s.slice(i + 1), names = new Set(); for (let p = o; p != null; "
-                    "p = Object.getPrototypeOf(p)) for (const k of Object.getOwnPropertyNames(p)) "
-                    "if (k.startsWith(last)) names.add(head + k); "
-                    f"console.log([...names].sort().join('\\n')) }})({json.dumps(token)})")
+            return (
+                "((s) => { const i = s.lastIndexOf('.'); let o = globalThis, head = ''; if (i >= 0) "
+                "{ try { o = eval(s.slice(0, i)) } catch (e) { return } head = s.slice(0, i + 1) } "
+                "const last = s.slice(i + 1), names = new Set(); for (let p = o; p != null; "
+                "p = Object.getPrototypeOf(p)) for (const k of Object.getOwnPropertyNames(p)) "
+                "if (k.startsWith(last)) names.add(head + k); "
+                f"console.log([...names].sort().join('\\n')) }})({json.dumps(token)})"
+            )
         if kind == "sqlite":
             quoted = token.replace("'", "''")
-            return (f" select name from sqlite_schema where name like '{quoted}%' and name not like 'sqlite_%' "
-                    f"union select name from pragma_table_list where schema = 'main' and name like '{quoted}%' order by 1;")
+            return (
+                f" select name from sqlite_schema where name like '{quoted}%' and name not like 'sqlite_%' "
+                f"union select name from pragma_table_list where schema = 'main' and name like '{quoted}%' order by 1;"
+            )
         return None
 
     def parse_completions(self, output: str, token: str) -> list[str]:
@@ -792,14 +844,18 @@ class ReplKernel(Kernel):
         matches = [line for line in output.splitlines() if line and line.startswith(token)]
         if self.profile is not None and self.profile.completer == "sqlite":
             upper = token.upper()
-            matches += [k if token.isupper() or not token else k.lower()
-                        for k in _SQL_KEYWORDS if k.startswith(upper)]
+            matches += [k if token.isupper() or not token else k.lower() for k in _SQL_KEYWORDS if k.startswith(upper)]
         return list(dict.fromkeys(matches))
 
     def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         token = self.completion_token(code, cursor_pos)
-        result = {"status": "ok", "matches": [], "cursor_start": cursor_pos - len(token),
-                  "cursor_end": cursor_pos, "metadata": {}}
+        result = {
+            "status": "ok",
+            "matches": [],
+            "cursor_start": cursor_pos - len(token),
+            "cursor_end": cursor_pos,
+            "metadata": {},
+        }
         command = self.completion_command(code, cursor_pos, token)
         if command is None or not self.repl_alive:
             return result
@@ -851,7 +907,11 @@ class ReplKernel(Kernel):
                 return {"status": "invalid"}
             if compiled is None:
                 return {"status": "incomplete", "indent": "    " if code.rstrip().endswith(":") else ""}
-            if "\n" in code.strip() and code.rstrip("\n").split("\n")[-1].startswith((" ", "\t")) and not code.endswith("\n\n"):
+            if (
+                "\n" in code.strip()
+                and code.rstrip("\n").split("\n")[-1].startswith((" ", "\t"))
+                and not code.endswith("\n\n")
+            ):
                 return {"status": "incomplete", "indent": ""}
             return {"status": "complete"}
         if checker == "sqlite":
@@ -862,9 +922,11 @@ class ReplKernel(Kernel):
                 return {"status": "complete"}
             return {"status": "incomplete", "indent": ""}
         if checker == "lua" and self.repl_alive:
-            line = ("(function(s) local f, e = load(s, '=cell') if f then print('complete') "
-                    "elseif e:find('<eof>', 1, true) then print('incomplete') else print('invalid') end "
-                    f"end)({_lua_string(code)})")
+            line = (
+                "(function(s) local f, e = load(s, '=cell') if f then print('complete') "
+                "elseif e:find('<eof>', 1, true) then print('incomplete') else print('invalid') end "
+                f"end)({_lua_string(code)})"
+            )
             try:
                 answer = self.run_hidden(line).strip()
             except (ReplDied, TimeoutError):
@@ -888,7 +950,12 @@ class ReplKernel(Kernel):
         if done.returncode == 0 and b"here-document" not in done.stderr:
             return {"status": "complete"}
         err = done.stderr
-        if b"end of file" in err or b"unexpected EOF" in err or b"here-document" in err or (shell == "zsh" and re.search(rb"parse error near `\\n'|unmatched", err)):
+        if (
+            b"end of file" in err
+            or b"unexpected EOF" in err
+            or b"here-document" in err
+            or (shell == "zsh" and re.search(rb"parse error near `\\n'|unmatched", err))
+        ):
             return {"status": "incomplete", "indent": ""}
         return {"status": "invalid"}
 
@@ -905,10 +972,42 @@ def _lua_string(text: str) -> str:
 
 
 _SQL_KEYWORDS = (
-    "ALTER", "ANALYZE", "ATTACH", "BEGIN", "COMMIT", "CREATE", "DELETE", "DETACH", "DISTINCT", "DROP", "EXPLAIN",
-    "FROM", "GROUP", "HAVING", "INDEX", "INSERT", "INTO", "JOIN", "LIMIT", "ORDER", "PRAGMA", "REINDEX",
-    "RELEASE", "REPLACE", "ROLLBACK", "SAVEPOINT", "SELECT", "TABLE", "TRIGGER", "UNION", "UPDATE", "VACUUM",
-    "VALUES", "VIEW", "WHERE", "WITH",
+    "ALTER",
+    "ANALYZE",
+    "ATTACH",
+    "BEGIN",
+    "COMMIT",
+    "CREATE",
+    "DELETE",
+    "DETACH",
+    "DISTINCT",
+    "DROP",
+    "EXPLAIN",
+    "FROM",
+    "GROUP",
+    "HAVING",
+    "INDEX",
+    "INSERT",
+    "INTO",
+    "JOIN",
+    "LIMIT",
+    "ORDER",
+    "PRAGMA",
+    "REINDEX",
+    "RELEASE",
+    "REPLACE",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "SELECT",
+    "TABLE",
+    "TRIGGER",
+    "UNION",
+    "UPDATE",
+    "VACUUM",
+    "VALUES",
+    "VIEW",
+    "WHERE",
+    "WITH",
 )
 
 

@@ -57,7 +57,7 @@ class Profile:
 
 _SHELL_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "MANPAGER": "cat", "SYSTEMD_PAGER": "", "TERM": "dumb"}
 
-_PY_HELPER = r'''
+_PY_HELPER = r"""
 import sys as _kk_sys
 class _KKPrompt:
     def __init__(self, text): self.text = text
@@ -104,7 +104,7 @@ def __kk_inspect(expr):
     except Exception:
         return
     print(pydoc.render_doc(obj, title="%s", renderer=pydoc.plaintext))
-'''
+"""
 
 
 def _python_init() -> str:
@@ -120,11 +120,19 @@ PROFILES: dict[str, Profile] = {
         prompt=r"{token}\[(?P<status>\d+)\]>",
         continuation_prompt=r"{token}\+",
         # PROMPT_COMMAND sets the prompt again before each one, so a cell that sets PS1 cannot hide it
-        prompt_change="PS1='{token}[$?]>'; PS2='{token}+'; PS0=; PROMPT_COMMAND='PS1=\"{token}[\\$?]>\"; PS2=\"{token}+\"'; "
+        prompt_change="PS1='{token}[$?]>'; PS2='{token}+'; PS0=; "
+        'PROMPT_COMMAND=\'PS1="{token}[\\$?]>"; PS2="{token}+"\'; '
         "unset HISTFILE; HISTCONTROL=ignorespace",
         env=dict(_SHELL_ENV),
-        language="bash", mimetype="text/x-sh", file_extension=".sh", codemirror_mode="shell", pygments_lexer="bash",
-        completer="bash", checker="bash -n", inspector="bash", run_file=" source {path}",
+        language="bash",
+        mimetype="text/x-sh",
+        file_extension=".sh",
+        codemirror_mode="shell",
+        pygments_lexer="bash",
+        completer="bash",
+        checker="bash -n",
+        inspector="bash",
+        run_file=" source {path}",
     ),
     "zsh": Profile(
         name="zsh",
@@ -135,8 +143,15 @@ PROFILES: dict[str, Profile] = {
         "setopt HIST_IGNORE_SPACE; unset HISTFILE; precmd_functions=(); preexec_functions=(); "
         "precmd() { PS1='{token}[%?]>'; PS2='{token}+'; RPS1=; RPS2= }",
         env=dict(_SHELL_ENV),
-        language="zsh", mimetype="text/x-sh", file_extension=".zsh", codemirror_mode="shell", pygments_lexer="zsh",
-        completer="zsh", checker="zsh -n", inspector="bash", run_file=" source {path}",
+        language="zsh",
+        mimetype="text/x-sh",
+        file_extension=".zsh",
+        codemirror_mode="shell",
+        pygments_lexer="zsh",
+        completer="zsh",
+        checker="zsh -n",
+        inspector="bash",
+        run_file=" source {path}",
     ),
     "python": Profile(
         name="python",
@@ -146,8 +161,15 @@ PROFILES: dict[str, Profile] = {
         prompt_change="",  # the helper in init sets sys.ps1/ps2
         init=[],  # filled below
         env={"PYTHON_BASIC_REPL": "1", "PYTHONUNBUFFERED": "1", "TERM": "dumb", "PAGER": "cat"},
-        language="python", mimetype="text/x-python", file_extension=".py", codemirror_mode="python",
-        pygments_lexer="python3", sender="python", completer="python", checker="python", inspector="python",
+        language="python",
+        mimetype="text/x-python",
+        file_extension=".py",
+        codemirror_mode="python",
+        pygments_lexer="python3",
+        sender="python",
+        completer="python",
+        checker="python",
+        inspector="python",
         status_error="Exception",
     ),
     "sqlite3": Profile(
@@ -157,8 +179,14 @@ PROFILES: dict[str, Profile] = {
         continuation_prompt=r"{token}\+",
         prompt_change=".prompt {token}> {token}+",
         env={"TERM": "dumb"},
-        language="sql", mimetype="text/x-sql", file_extension=".sql", codemirror_mode="sql", pygments_lexer="sql",
-        completer="sqlite", checker="sqlite", run_file=".read {path}",
+        language="sql",
+        mimetype="text/x-sql",
+        file_extension=".sql",
+        codemirror_mode="sql",
+        pygments_lexer="sql",
+        completer="sqlite",
+        checker="sqlite",
+        run_file=".read {path}",
     ),
     "node": Profile(
         name="node",
@@ -167,8 +195,12 @@ PROFILES: dict[str, Profile] = {
         continuation_prompt=r"\.\.\. ",
         prompt_change="repl.repl.setPrompt('{token}>'); repl.repl.ignoreUndefined = true",
         env={"NODE_NO_READLINE": "1", "NODE_DISABLE_COLORS": "1", "TERM": "dumb"},
-        language="javascript", mimetype="application/javascript", file_extension=".js",
-        codemirror_mode="javascript", pygments_lexer="javascript", completer="node",
+        language="javascript",
+        mimetype="application/javascript",
+        file_extension=".js",
+        codemirror_mode="javascript",
+        pygments_lexer="javascript",
+        completer="node",
     ),
     "lua": Profile(
         name="lua",
@@ -177,8 +209,13 @@ PROFILES: dict[str, Profile] = {
         continuation_prompt=r"{token}\+",
         prompt_change="_PROMPT='{token}>' _PROMPT2='{token}+'",
         env={"TERM": "dumb"},
-        language="lua", mimetype="text/x-lua", file_extension=".lua", codemirror_mode="lua", pygments_lexer="lua",
-        completer="lua", checker="lua",
+        language="lua",
+        mimetype="text/x-lua",
+        file_extension=".lua",
+        codemirror_mode="lua",
+        pygments_lexer="lua",
+        completer="lua",
+        checker="lua",
     ),
 }
 # The python profile's prompt is set by its helper (sys.ps1 is an object reporting the last error).
@@ -187,8 +224,9 @@ PROFILES["python"].prompt_change = _python_init()
 
 def get(name: str) -> Profile:
     """A copy of the built-in profile ``name`` (KeyError if there is none)."""
-    return PROFILES[name].replace(command=list(PROFILES[name].command), init=list(PROFILES[name].init),
-                                  env=dict(PROFILES[name].env))
+    return PROFILES[name].replace(
+        command=list(PROFILES[name].command), init=list(PROFILES[name].init), env=dict(PROFILES[name].env)
+    )
 
 
 def custom(command: list[str]) -> Profile:
