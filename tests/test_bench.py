@@ -15,8 +15,6 @@ import pytest
 
 from conftest import CALC, ECHO, TEST_KERNEL_ENV, install_kernelspec
 
-pytest.importorskip("matplotlib")
-pytest.importorskip("psutil")
 
 BROKEN = "kk-bench-broken"
 SHORT = ["--starts", "2", "--python-starts", "1", "--cells", "10", "--warmup", "2", "--stream-mb", "0.2",

@@ -15,8 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="benchmark installed kernels side by side",
-        description="Start each KERNEL (kernelspec names; default: every installed kernelspec) through "
-        "jupyter_client and measure, interleaving the kernels round-robin so machine noise hits all alike: "
+        description="Start each KERNEL (kernelspec names; default: every installed kernelspec) exactly as "
+        "jupyter_client would and measure, interleaving the kernels round-robin so machine noise hits all alike: "
         "start to first kernel_info_reply, execute round trip (median, p99), kernel CPU per cell, stream "
         "throughput, messages/s with pipelined clients, idle RSS and RSS after the load (process tree), "
         "installed footprint. The same run measures the floor: a bare pyzmq kernel with no logic, and "
@@ -51,14 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from kernelkit import bench
-        from jupyter_client.kernelspec import KernelSpecManager
+        import psutil  # noqa: F401 - the process-tree figures need it
+
+        from kernelkit.tools import bench, kernelspecs
     except ImportError as exc:
         return fail(f"{exc.name or exc} is missing: install the bench extra: pip install 'kernelkit[bench]'")
     for option in ("starts", "cells", "stream_reps"):
         if getattr(args, option) < 1:
             return fail(f"--{option.replace('_', '-')} must be at least 1", 2)
-    kernels = list(dict.fromkeys(args.kernels)) or sorted(KernelSpecManager().find_kernel_specs())
+    kernels = list(dict.fromkeys(args.kernels)) or sorted(kernelspecs.find())
     if not kernels:
         return fail("no kernelspecs installed: name kernels to benchmark, or install some (kernelkit list)")
     cells: dict[str, dict[str, str]] = {}

@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any
 
-from kernelkit.tools.client import KernelDiedError, KernelProcess
-from kernelkit.protocol.wire import Message
+from kernelkit.tools.process import KernelDiedError, KernelProcess
+from kernelkit.tools.client import KernelGone, Msg as Message
 from kernelkit.cli import fail
 
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     cells = [sys.stdin.read() if code == "-" else code for code in args.code]
     try:
-        kernel = KernelProcess(spec.argv, spec.env, resource_dir=str(spec.resource_dir))
+        kernel = KernelProcess(spec)
     except KernelDiedError as exc:
         return fail(f"kernel {spec.name!r} cannot start: {exc}; check it with `kernelkit doctor {spec.name}`")
     failed = False
@@ -75,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
             printer = _Printer()
             on_output = outputs.append if args.json else printer.show
             try:
-                reply = kernel.client.execute(code, args.timeout, on_output, None if args.json else _ask)
+                reply = kernel.client.execute(code, args.timeout, on_output, None if args.json else _ask,
+                                              alive=kernel.alive)["content"]
+            except KernelGone:
+                print(kernel.stderr().strip(), file=sys.stderr)
+                return fail(f"kernel {spec.name!r} died while running a cell; check it with `kernelkit doctor {spec.name}`")
             except TimeoutError as exc:
                 return fail(f"{exc} (raise --timeout for long cells)")
             printer.end_cell()

@@ -421,11 +421,10 @@ def png_size(path: Path) -> tuple[int, int] | None:
 
 
 def expand_env(env: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``${VAR}`` expansion of kernel.json ``env`` values, as jupyter_client does when it starts a kernel."""
-    from string import Template
+    """``${VAR}`` expansion of kernel.json ``env`` values, as jupyter_client does (see :mod:`kernelkit.tools.process`)."""
+    from kernelkit.tools.process import expand_env as _expand
 
-    values = dict(os.environ if base is None else base)
-    return {key: Template(value).safe_substitute(values) for key, value in env.items()}
+    return _expand(env, base)
 
 
 def running_python() -> str:
