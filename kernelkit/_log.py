@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import logging
 
 FORMAT = "[kernelkit %(levelname)s] %(message)s"
+DROP_WINDOW = 10.0  # seconds
+DROP_BURST = 100  # lines about dropped messages per window
 
 
 class LazyLogger:
@@ -21,6 +23,9 @@ class LazyLogger:
         self.name = name
         self._level = "WARNING"
         self._logger: logging.Logger | None = None
+        self._window_start = -DROP_WINDOW
+        self._in_window = 0
+        self._suppressed = 0
 
     def set_level(self, level: str) -> None:
         self._level = level
@@ -42,6 +47,26 @@ class LazyLogger:
             logger.setLevel(self._level)
             self._logger = logger
         return self._logger
+
+    def dropped(self, channel: str, reason: object) -> None:
+        """One line for a message that was dropped (bad signature, malformed...), rate-limited.
+
+        Under a flood of bad messages (a fuzzer, a misconfigured client) the log stays readable:
+        at most ``DROP_BURST`` lines per ``DROP_WINDOW`` seconds, then one line saying how many
+        more were dropped.
+        """
+        import time
+
+        now = time.monotonic()
+        if now - self._window_start > DROP_WINDOW:
+            if self._suppressed:
+                self.logger.warning("... and %d more messages dropped", self._suppressed)
+            self._window_start, self._in_window, self._suppressed = now, 0, 0
+        if self._in_window < DROP_BURST:
+            self._in_window += 1
+            self.logger.warning("dropped a message on %s: %s", channel, reason)
+        else:
+            self._suppressed += 1
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.logger, name)

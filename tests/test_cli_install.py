@@ -36,7 +36,7 @@ def test_install_file_is_listed_and_started_by_jupyter_from_anywhere(jupyter: Ju
     assert done.returncode == 0, done.stderr
     folder = jupyter.user_kernels / "seed-echo"
     spec = json.loads((folder / "kernel.json").read_text())
-    assert spec["argv"] == [sys.executable, "-m", "kernelkit", "run", f"{source}:EchoKernel", "-f", "{connection_file}"]
+    assert spec["argv"] == [sys.executable, "-m", "kernelkit_launcher", f"{source}:EchoKernel", "-f", "{connection_file}"]
     assert (spec["display_name"], spec["language"]) == ("Echo", "echo")
     listed = json.loads(jupyter_kernelspec("list", "--json").stdout)["kernelspecs"]
     assert listed["seed-echo"]["resource_dir"] == str(folder)

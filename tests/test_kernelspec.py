@@ -83,7 +83,7 @@ def test_api_install_a_class_and_remove(jupyter: Jupyter) -> None:
     result = kernelkit.install(EchoKernel, user=True)
     assert result.name == "echo" and result.resource_dir == jupyter.user_kernels / "echo"
     spec = kernelspec.get("echo")
-    assert spec.argv == [sys.executable, "-m", "kernelkit", "run", "kernelkit.kernels.echo:EchoKernel",
+    assert spec.argv == [sys.executable, "-m", "kernelkit_launcher", "kernelkit.kernels.echo:EchoKernel",
                          "-f", "{connection_file}"]
     assert Path(spec.argv[0]).is_absolute()
     assert (spec.display_name, spec.language, spec.interrupt_mode, spec.kernel_protocol_version) == (

@@ -12,15 +12,13 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 from kernelkit._log import log
 from kernelkit.transport import connection
 from kernelkit.transport.connection import ConnectionFileError, ConnectionInfo
 from kernelkit.transport.server import KernelServer, KernelStartError
 
-if TYPE_CHECKING:
-    from kernelkit.kernel.base import Kernel
 
 
 
@@ -40,7 +38,7 @@ def kernel_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def parse_kernel_args(argv: Sequence[str], kernel_class: type[Kernel] | None = None) -> argparse.Namespace:
+def parse_kernel_args(argv: Sequence[str], kernel_class: type[Any] | None = None) -> argparse.Namespace:
     """The kernel options, plus the kernel class's own (``Kernel.add_arguments``)."""
     parser = kernel_arguments(argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]), description="Run a Jupyter kernel."))
     if kernel_class is not None:
@@ -68,7 +66,18 @@ def _parent_pid(args: argparse.Namespace) -> int | None:
         return None
 
 
-def launch(kernel_class: type[Kernel], argv: Sequence[str] | None = None) -> None:
+class KernelApp:
+    """What ``Kernel.parent`` is in a running kernel: ipykernel's application object, reduced to
+    what kernels read from it (``kernel_class``, ``connection_file``, ``extra_args``, ``kernel``)."""
+
+    def __init__(self, kernel_class: type[Any], connection_file: str, extra_args: list[str]) -> None:
+        self.kernel_class = kernel_class
+        self.connection_file = connection_file
+        self.extra_args = extra_args
+        self.kernel: Any = None
+
+
+def launch(kernel_class: type[Any], argv: Sequence[str] | None = None) -> None:
     """Run ``kernel_class`` until it is shut down; exits the process with a clear error on failure."""
     args = parse_kernel_args(sys.argv[1:] if argv is None else argv, kernel_class)
     configure_logging(args.log_level)
@@ -79,7 +88,7 @@ def launch(kernel_class: type[Kernel], argv: Sequence[str] | None = None) -> Non
         sys.exit(1)
 
 
-def serve(kernel_class: type[Kernel], args: argparse.Namespace) -> None:
+def serve(kernel_class: type[Any], args: argparse.Namespace) -> None:
     path: str | os.PathLike[str] | None = args.connection_file
     if path is not None and os.path.exists(path):
         info, created = connection.load(path), False
@@ -97,15 +106,34 @@ def serve(kernel_class: type[Kernel], args: argparse.Namespace) -> None:
         log.warning("this kernel's connection has no key: messages are not signed, so anyone who can "
                     "reach its ports can run code in it")
     unbound = any(info.port(c) == 0 for c in connection.CHANNELS)
-    server = KernelServer(kernel_class, info, parent_pid=_parent_pid(args), arguments=args)
+    server = KernelServer(info, parent_pid=_parent_pid(args))
+    app = KernelApp(kernel_class, os.fspath(path), list(getattr(args, "extra_args", [])))
+    kernel = attach(kernel_class, server, app, args)
+    app.kernel = kernel
     server.start()
     if created or unbound:
         connection.write(info, path)
     if created and not args.connection_file:
         print(f"To connect a client to this kernel, use:\n    jupyter console --existing {path}", file=sys.stderr)
     try:
-        server.serve_forever()
+        server.serve_forever(kernel)
     finally:
         if created:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def attach(kernel_class: type[Any], io: KernelServer, parent: Any = None, arguments: argparse.Namespace | None = None) -> Any:
+    """Build ``kernel_class`` served by ``io``: its session and sockets are set before ``__init__``
+    runs, so subclass constructors can use them."""
+    kernel = kernel_class.__new__(kernel_class)
+    kernel._io = io
+    kernel.session = io.session
+    kernel.iopub_socket = io.socket("iopub")
+    kernel.stdin_socket = io.socket("stdin")
+    kernel.shell_stream = io.socket("shell")
+    kernel.control_stream = io.socket("control")
+    kernel.parent = parent
+    kernel.arguments = arguments
+    kernel.__init__()
+    return kernel

@@ -7,20 +7,23 @@ hook, plain or ``async def``), then start it with ``MyKernel.launch()``. Kernels
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from kernelkit._version import __version__
-from kernelkit.kernel.comms import CommManager
 from kernelkit._log import log as kernelkit_log
+from kernelkit._version import __version__
+from kernelkit.kernel.app import launch
+from kernelkit.kernel.comms import CommManager
+from kernelkit.kernel.handlers import RequestHandlers, error_content, resolve
+from kernelkit.protocol.core import Request
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
 
 if TYPE_CHECKING:
     import argparse
     import logging
 
-    from kernelkit.transport.channels import Channel
-    from kernelkit.transport.server import KernelServer
+    from kernelkit.kernel.io import KernelIO
     from kernelkit.protocol.session import Session
 
 
@@ -35,7 +38,7 @@ def _bundle(data: MimeBundle | str) -> MimeBundle:
     return {"text/plain": data} if isinstance(data, str) else data
 
 
-class Kernel:
+class Kernel(RequestHandlers):
     # What kernel_info_reply tells frontends; override in subclasses.
     implementation: str = "kernelkit"
     implementation_version: str = __version__
@@ -51,28 +54,36 @@ class Kernel:
     #: as ipykernel does for every kernel it runs.
     redirect_stdio: bool = True
 
-    # Set by the server before __init__ runs, so subclass constructors can use them.
-    session: Session
-    iopub_socket: Channel
-    stdin_socket: Channel
-    shell_stream: Channel
-    control_stream: Channel
-    _server: KernelServer | None = None
+    # What the process gives the kernel; set before __init__ runs when a server starts the
+    # kernel (so subclass constructors can use them), None for a Kernel() built without one.
+    session: Session | None = None
+    iopub_socket: Any = None
+    stdin_socket: Any = None
+    shell_stream: Any = None
+    control_stream: Any = None
+    #: The application object (ipykernel: the IPKernelApp); kernelkit's has ``extra_args``.
+    parent: Any = None
+    _io: KernelIO | None = None
     #: This kernel's own command-line options (see :meth:`add_arguments`), parsed.
     arguments: argparse.Namespace | None = None
 
     def __init__(self, **kwargs: Any) -> None:
-        """Accepts and ignores ipykernel's traitlets keyword arguments (``parent``, ``log``...)."""
+        """Takes ipykernel's keyword arguments ``session``, ``iopub_socket``, ``stdin_socket``,
+        ``log`` and ``parent`` (how kernels are built in their own unit tests); others are ignored."""
+        for name in ("session", "iopub_socket", "stdin_socket", "parent", "log"):
+            if kwargs.get(name) is not None:
+                setattr(self, name, kwargs[name])
         self.execution_count = 0
         self.comm_manager = CommManager(self)
-        self._parents: dict[str, tuple[list[bytes], Message]] = {}
         self._allow_stdin = False
+        self._serving: dict[int, Request] = {}  # thread id -> the request it is handling
+        self._last: dict[str, Request] = {}  # channel -> the request handled last
+        self._pinned: dict[int, Message] = {}  # thread id -> parent set by set_thread_parent
+        self.shell_handlers, self.control_handlers = self._handler_tables()
 
     @classmethod
     def launch(cls, argv: Sequence[str] | None = None) -> None:
         """Run this kernel as a process (``-f CONNECTION_FILE`` as in kernel.json ``argv``)."""
-        from kernelkit.kernel.app import launch
-
         launch(cls, argv)
 
     @classmethod
@@ -157,23 +168,91 @@ class Kernel:
             "debugger": False,
         }
 
+    # ---- serving: the transport's Application interface -----------------------------------
+
+    def handle_request(self, request: Request) -> None:
+        """Run one request through ``shell_handlers`` / ``control_handlers``; never raises.
+
+        The handler (ipykernel's signature: ``handler(stream, ident, parent)``, plain or
+        ``async``) sends its own reply; an exception becomes an ``error`` on iopub and an error
+        reply, so the client is never left waiting.
+        """
+        table = self.control_handlers if request.channel == "control" else self.shell_handlers
+        handler = table.get(request.msg_type)
+        thread = threading.get_ident()
+        self._serving[thread] = request
+        self._last[request.channel] = request
+        io = self._io
+        stream = io.socket(request.channel) if io is not None else None
+        try:
+            if handler is None:
+                raise NotImplementedError(f"{request.msg_type} is not supported by this kernel")
+            resolve(handler(stream, request.idents, request.msg))
+        except Exception as exc:
+            kernelkit_log.error("%s failed", request.msg_type, exc_info=True)
+            content = error_content(exc)
+            self._publish_error(content)
+            if request.msg_type.endswith("_request"):
+                self._reply(stream, request.idents, request.msg, content)
+        finally:
+            del self._serving[thread]
+
+    def parent_of_thread(self) -> Message | None:
+        """The request whose output the calling thread writes (see :meth:`set_thread_parent`)."""
+        thread = threading.get_ident()
+        pinned = self._pinned.get(thread)
+        if pinned is not None:
+            return pinned
+        request = self._serving.get(thread) or self._last.get("shell")
+        return request.msg if request is not None else None
+
     # ---- parents: which request the output belongs to ------------------------------------
 
     def set_parent(self, ident: list[bytes], parent: Message, channel: str = "shell") -> None:
-        self._parents[channel] = (ident, parent)
+        """Make ``parent`` the current request of ``channel`` (as ipykernel's ``set_parent``)."""
+        self._last[channel] = Request(channel, list(ident), parent)
 
-    def get_parent(self, channel: str = "shell") -> Message:
-        return self._parents.get(channel, ([], {}))[1]
+    def get_parent(self, channel: str | None = None) -> Message:
+        """The request being handled on ``channel``; ``None``: the calling thread's (as ipykernel 7)."""
+        if channel is None:
+            return self.parent_of_thread() or {}
+        request = self._last.get(channel)
+        return request.msg if request is not None else {}
 
     @property
     def _parent_header(self) -> Message:
         return self.get_parent()
 
+    def set_thread_parent(self, parent: Message) -> tuple[int, Message | None]:
+        """Attribute the calling thread's output (print, display, send_response) to ``parent``.
+
+        A background thread's output goes by default to whichever cell is running when it
+        writes (as in ipykernel 7). A thread started by a cell can pin its output to that cell:
+        ``parent = self.get_parent()`` in the cell, then ``token = kernel.set_thread_parent(parent)``
+        in the thread, and ``kernel.reset_thread_parent(token)`` when done. The pin belongs to
+        the thread that sets it: threads it starts, and tasks sharing its context, are not pinned.
+        """
+        thread = threading.get_ident()
+        token = (thread, self._pinned.get(thread))
+        self._pinned[thread] = parent
+        return token
+
+    def reset_thread_parent(self, token: tuple[int, Message | None]) -> None:
+        """Undo the :meth:`set_thread_parent` that returned ``token``."""
+        thread, previous = token
+        if previous is None:
+            self._pinned.pop(thread, None)
+        else:
+            self._pinned[thread] = previous
+
+    def _current_request(self) -> Request | None:
+        return self._serving.get(threading.get_ident()) or self._last.get("shell")
+
     # ---- sending -------------------------------------------------------------------------
 
     def send_response(
         self,
-        stream: Channel | None,
+        stream: Any,
         msg_or_type: Message | str,
         content: dict[str, Any] | None = None,
         ident: bytes | Sequence[bytes] | None = None,
@@ -181,9 +260,14 @@ class Kernel:
         track: bool = False,
         header: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
-        channel: str = "shell",
-    ) -> Message:
-        """Send a message whose parent is the request being handled (on ``channel``)."""
+        channel: str | None = None,
+    ) -> Message | None:
+        """Send a message whose parent is the current request (of ``channel``; ``None``: this thread's).
+
+        Without a session (a ``Kernel()`` built without a server) nothing is sent, as in ipykernel.
+        """
+        if self.session is None:
+            return None
         if stream is self.iopub_socket:
             self._flush_output()
         return self.session.send(
@@ -214,8 +298,8 @@ class Kernel:
         self.send_response(self.iopub_socket, "clear_output", {"wait": wait})
 
     def _flush_output(self) -> None:
-        if self._server is not None:
-            self._server.flush_stdio()
+        if self._io is not None:
+            self._io.flush_output(wait=False)
 
     # ---- stdin -----------------------------------------------------------------------------
 
@@ -228,9 +312,10 @@ class Kernel:
         return self._input_request(prompt, password=True)
 
     def _input_request(self, prompt: str, password: bool) -> str:
-        if not self._allow_stdin or self._server is None:
+        request = self._serving.get(threading.get_ident())
+        if not self._allow_stdin or self._io is None or request is None:
             raise StdinNotImplementedError(
                 "input was requested, but this frontend does not support input requests (allow_stdin is false)"
             )
-        self._flush_output()
-        return self._server.request_input(str(prompt), password, *self._parents["shell"])
+        return self._io.request_input(str(prompt), password, request.idents, request.msg)
+

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kernelkit._log import log
 from kernelkit.protocol.wire import Message, new_msg_id
 
-if TYPE_CHECKING:
-    from kernelkit.kernel.base import Kernel
+#: The kernel a comm talks through: anything with ``send_response`` and ``iopub_socket``, and a
+#: ``comm_manager`` (a ``kernelkit.Kernel``; typed loosely so this module does not import it).
+KernelLike = Any
 
 
 MsgCallback = Callable[[Message], None]
 
 
 class Comm:
-    def __init__(self, kernel: Kernel, target_name: str, comm_id: str | None = None) -> None:
+    def __init__(self, kernel: KernelLike, target_name: str, comm_id: str | None = None) -> None:
         self.kernel = kernel
         self.target_name = target_name
         self.comm_id = comm_id or new_msg_id()
@@ -49,9 +50,13 @@ class Comm:
 
 
 class CommManager:
-    """Targets the frontend may open comms to, and the comms open now."""
+    """Targets the frontend may open comms to, and the comms open now.
 
-    def __init__(self, kernel: Kernel) -> None:
+    ``comm_open``/``comm_msg``/``comm_close`` take ipykernel's handler arguments
+    ``(stream, ident, msg)``, so they can sit in ``Kernel.shell_handlers`` as in ipykernel.
+    """
+
+    def __init__(self, kernel: KernelLike) -> None:
         self.kernel = kernel
         self.targets: dict[str, Callable[[Comm, Message], None]] = {}
         self.comms: dict[str, Comm] = {}
@@ -76,7 +81,7 @@ class CommManager:
             if target_name is None or c.target_name == target_name
         }
 
-    def comm_open(self, msg: Message) -> None:
+    def comm_open(self, stream: Any, ident: Any, msg: Message) -> None:
         content = msg["content"]
         comm_id, target_name = content.get("comm_id"), content.get("target_name")
         target = self.targets.get(target_name)  # type: ignore[arg-type]
@@ -89,14 +94,14 @@ class CommManager:
         self.comms[comm.comm_id] = comm
         target(comm, msg)
 
-    def comm_msg(self, msg: Message) -> None:
+    def comm_msg(self, stream: Any, ident: Any, msg: Message) -> None:
         comm = self.comms.get(msg["content"].get("comm_id"))
         if comm is None:
             log.warning("comm_msg for unknown comm %r", msg["content"].get("comm_id"))
         elif comm._on_msg is not None:
             comm._on_msg(msg)
 
-    def comm_close(self, msg: Message) -> None:
+    def comm_close(self, stream: Any, ident: Any, msg: Message) -> None:
         comm = self.comms.pop(msg["content"].get("comm_id"), None)
         if comm is None:
             return

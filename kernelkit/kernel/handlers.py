@@ -1,9 +1,13 @@
-"""What each request means: call the kernel's ``do_*`` hook and send the reply.
+"""What each request means: ipykernel's per-message handler methods, which call the ``do_*`` hooks.
 
-One function per request type. Sockets, threads and busy/idle status belong to the server;
-this module turns a parsed request into hook calls, iopub side effects and one reply.
-Any exception from a hook becomes an ``error`` on iopub plus an error reply, so a client
-is never left waiting and the kernel lives on.
+:class:`RequestHandlers` is a mixin of :class:`kernelkit.Kernel`. Its methods have ipykernel's
+names and signature, ``execute_request(self, stream, ident, parent)``, and are what the
+``shell_handlers`` / ``control_handlers`` tables hold, so a kernel that overrides one of them
+or registers its own handler in those tables (as published ipykernel kernels do) is served
+through it. Each handler sends its own reply on ``stream``. The protocol rules (execution
+count, execute_input, reply defaults, aborts) come from the kernel core; busy/idle around each
+request is the transport's job. Any exception from a hook becomes an ``error`` on iopub plus an
+error reply, so a client is never left waiting and the kernel lives on.
 """
 
 from __future__ import annotations
@@ -11,73 +15,40 @@ from __future__ import annotations
 import builtins
 import functools
 import getpass
+import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 from kernelkit._log import log
+from kernelkit.protocol.core import Execute, Request, require
 from kernelkit.protocol.wire import Message
 
 if TYPE_CHECKING:
-    from kernelkit.transport.channels import Channel
-    from kernelkit.kernel.base import Kernel
+    from kernelkit.kernel.io import KernelIO
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class Request:
-    """A parsed request and the channel and identities to answer on (a plain class: importing
-    ``dataclasses``, and through it ``inspect``, costs a kernel's start-up milliseconds)."""
+def format_exception(exc: BaseException) -> list[str]:
+    """The traceback of an exception raised in a hook, as the user's code made it.
 
-    __slots__ = ("channel", "idents", "msg")
-
-    def __init__(self, channel: Channel, idents: list[bytes], msg: Message) -> None:
-        self.channel = channel
-        self.idents = idents
-        self.msg = msg
-
-    @property
-    def msg_type(self) -> str:
-        return self.msg["msg_type"]
-
-    @property
-    def content(self) -> dict[str, Any]:
-        return self.msg["content"]
-
-
-class BadRequest(ValueError):
-    """The request's content lacks a field the protocol requires."""
-
-
-def reply_type(msg_type: str) -> str:
-    return msg_type.rsplit("_", 1)[0] + "_reply"
-
-
-def reply(kernel: Kernel, request: Request, content: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
-    kernel._flush_output()
-    kernel.session.send(
-        request.channel, reply_type(request.msg_type), content, request.msg, request.idents, metadata=metadata
-    )
-
-
-def _format_exception(exc: BaseException) -> list[str]:
+    kernelkit's own frames (the handler that called the hook) are left out, and each entry is
+    one line without its newline: frontends join the list with newlines.
+    """
     import traceback  # only once something has failed: it costs start-up time
 
-    return traceback.format_exception(exc)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(exc), exc, tb)
+    return [line.rstrip("\n") for chunk in lines for line in chunk.splitlines()]
 
 
 def error_content(exc: BaseException) -> dict[str, Any]:
-    return {
-        "status": "error",
-        "ename": type(exc).__name__,
-        "evalue": str(exc),
-        "traceback": _format_exception(exc),
-    }
-
-
-def publish_error(kernel: Kernel, content: dict[str, Any], channel: str) -> None:
-    iopub = {k: content[k] for k in ("ename", "evalue", "traceback")}
-    kernel.send_response(kernel.iopub_socket, "error", iopub, channel=channel)
+    return {"status": "error", "ename": type(exc).__name__, "evalue": str(exc), "traceback": format_exception(exc)}
 
 
 # ---- running hooks, plain or async ---------------------------------------------------------
@@ -86,7 +57,13 @@ _loops = threading.local()
 
 
 def resolve(value: Any) -> Any:
-    """Return ``value``, awaiting it first on this thread's event loop if a hook was ``async``."""
+    """Return ``value``, awaiting it first if a hook was ``async def``.
+
+    The coroutine runs on the event loop running in this thread when there is one (a kernel
+    launched from inside ``asyncio.run``, with nest_asyncio: its subprocesses and futures
+    belong to that loop), otherwise on an event loop of kernelkit's own for this thread, which
+    becomes the thread's current loop. An interrupt cancels the coroutine's task.
+    """
     if type(value) is dict or value is None:  # what plain hooks return: never awaitable
         return value
     import inspect
@@ -95,16 +72,21 @@ def resolve(value: Any) -> Any:
         return value
     import asyncio  # only for async hooks: importing it costs a plain kernel's start-up ~20 ms
 
-    loop = getattr(_loops, "loop", None)
-    if loop is None:
-        loop = _loops.loop = asyncio.new_event_loop()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = getattr(_loops, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = _loops.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
     task = asyncio.ensure_future(value, loop=loop)
     try:
         return loop.run_until_complete(task)
     except KeyboardInterrupt:
-        task.cancel()
-        with suppress(BaseException):
-            loop.run_until_complete(task)
+        if not task.done():
+            task.cancel()
+            with suppress(BaseException):
+                loop.run_until_complete(task)
         raise
 
 
@@ -132,220 +114,209 @@ def accepts(method: Callable[..., Any], name: str) -> bool:
     return _accepts(getattr(method, "__func__", method), name)
 
 
-def require(content: dict[str, Any], field: str, kind: type) -> Any:
-    value = content.get(field)
-    if not isinstance(value, kind):
-        raise BadRequest(f"the request needs a {kind.__name__} {field!r}")
-    return value
+class RequestHandlers:
+    """ipykernel's handler methods, on top of the ``do_*`` hooks (mixed into ``Kernel``)."""
 
+    # Provided by Kernel (declared for the type checker).
+    _io: KernelIO | None
+    execution_count: int
+    comm_manager: Any
+    _allow_stdin: bool
 
-@contextmanager
-def stdin_builtins(kernel: Kernel) -> Iterator[None]:
-    """Route ``input()`` and ``getpass.getpass()`` in user code to the frontend while executing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = builtins.input, getpass.getpass
-    builtins.input, getpass.getpass = kernel.raw_input, kernel.getpass  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        builtins.input, getpass.getpass = saved
+    if TYPE_CHECKING:
+        def send_response(self, stream: Any, msg_or_type: Any, content: Any = None, ident: Any = None,
+                          buffers: Any = None, track: bool = False, header: Any = None, metadata: Any = None,
+                          channel: str | None = None) -> Any: ...
+        def do_execute(self, code: str, silent: bool, store_history: bool = True,
+                       user_expressions: Any = None, allow_stdin: bool = False) -> Any: ...
+        def do_complete(self, code: str, cursor_pos: int) -> Any: ...
+        def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()) -> Any: ...
+        def do_history(self, *args: Any) -> Any: ...
+        def do_is_complete(self, code: str) -> Any: ...
+        def do_kernel_info(self) -> Any: ...
+        def do_shutdown(self, restart: bool) -> Any: ...
+        def do_interrupt(self) -> Any: ...
+        def raw_input(self, prompt: str = "") -> str: ...
+        def getpass(self, prompt: str = "Password: ", stream: Any = None) -> str: ...
+        @property
+        def iopub_socket(self) -> Any: ...
+        def _current_request(self) -> Request: ...
 
+    # ---- helpers ---------------------------------------------------------------------------
 
-# ---- shell requests -----------------------------------------------------------------------
+    def _reply(self, stream: Any, ident: list[bytes], parent: Message, content: dict[str, Any],
+               metadata: dict[str, Any] | None = None) -> None:
+        """Send the reply to ``parent`` on ``stream``, after the output it caused."""
+        io = self._io
+        if io is None:
+            return
+        io.flush_output()
+        out = io.core.reply(Request(getattr(stream, "name", "shell"), ident, parent), content, metadata)
+        io.session.send(stream, out.msg, ident=out.idents)
 
+    def _publish_error(self, content: dict[str, Any]) -> None:
+        iopub = {k: content[k] for k in ("ename", "evalue", "traceback")}
+        self.send_response(self.iopub_socket, "error", iopub)
 
-def execute_request(kernel: Kernel, request: Request) -> bool:
-    """Returns True when queued execute requests must be aborted (an error with stop_on_error)."""
-    content = request.content
-    code = require(content, "code", str)
-    silent = bool(content.get("silent", False))
-    store_history = bool(content.get("store_history", not silent)) and not silent
-    stop_on_error = bool(content.get("stop_on_error", True))
-    if store_history:
-        kernel.execution_count += 1
-    if not silent:
-        kernel.send_response(
-            kernel.iopub_socket, "execute_input", {"code": code, "execution_count": kernel.execution_count}
+    @contextmanager
+    def _stdin_builtins(self) -> Iterator[None]:
+        """Route ``input()`` and ``getpass.getpass()`` in user code to the frontend while executing."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        saved = builtins.input, getpass.getpass
+        builtins.input, getpass.getpass = self.raw_input, self.getpass  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            builtins.input, getpass.getpass = saved
+
+    # ---- shell -----------------------------------------------------------------------------
+
+    def execute_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        io = self._io
+        if io is None:
+            return
+        request = Request(getattr(stream, "name", "shell"), ident, parent)
+        execute, execute_input = io.core.begin_execute(request, self.execution_count)
+        self.execution_count = execute.execution_count
+        if execute_input is not None:
+            io.send(execute_input)
+        result = self._run_execute(execute)
+        reply, abort = io.core.finish_execute(execute, result)
+        io.flush_output()
+        if abort:
+            io.hold_queued()  # before the reply, so only requests sent before it are aborted
+        io.session.send(stream, reply.msg, ident=reply.idents)
+
+    def _run_execute(self, execute: Execute) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "code": execute.code,
+            "silent": execute.silent,
+            "store_history": execute.store_history,
+            "user_expressions": execute.user_expressions,
+            "allow_stdin": execute.allow_stdin,
+        }
+        if accepts(self.do_execute, "cell_meta"):
+            args["cell_meta"] = execute.cell_meta
+        if accepts(self.do_execute, "cell_id"):
+            args["cell_id"] = execute.cell_meta.get("cellId")
+        io = self._io
+        self._allow_stdin = execute.allow_stdin
+        try:
+            with io.interruptible() if io is not None else nullcontext(), self._stdin_builtins():
+                result = resolve(self.do_execute(**args))
+            if not isinstance(result, dict):
+                raise TypeError(f"do_execute must return a dict, not {type(result).__name__}")
+            return result
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:
+            # sys.exit() in user code is an error like any other: without a reply the client would
+            # wait forever. Only the SystemExit that SIGTERM raises (the server is stopping) ends the kernel.
+            if isinstance(exc, SystemExit) and (io is None or io.stopping):
+                raise
+            content = error_content(exc)
+            if isinstance(exc, KeyboardInterrupt):
+                content["traceback"] = ["KeyboardInterrupt: the cell was interrupted"]
+            self._publish_error(content)
+            return content
+        finally:
+            self._allow_stdin = False
+
+    def complete_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        content = parent["content"]
+        code = require(content, "code", str)
+        cursor_pos = content.get("cursor_pos")
+        if not isinstance(cursor_pos, int):
+            cursor_pos = len(code)
+        self._reply(stream, ident, parent, {"status": "ok", **resolve(self.do_complete(code, cursor_pos))})
+
+    def inspect_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        content = parent["content"]
+        code = require(content, "code", str)
+        cursor_pos = content.get("cursor_pos", len(code))
+        args: dict[str, Any] = {"detail_level": content.get("detail_level", 0)}
+        if accepts(self.do_inspect, "omit_sections"):
+            args["omit_sections"] = content.get("omit_sections", ())
+        self._reply(stream, ident, parent, {"status": "ok", **resolve(self.do_inspect(code, cursor_pos, **args))})
+
+    def history_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        content = parent["content"]
+        result = resolve(
+            self.do_history(
+                content.get("hist_access_type", "tail"),
+                bool(content.get("output", False)),
+                bool(content.get("raw", True)),
+                content.get("session"),
+                content.get("start"),
+                content.get("stop"),
+                content.get("n"),
+                content.get("pattern"),
+                bool(content.get("unique", False)),
+            )
         )
-    args: dict[str, Any] = {
-        "code": code,
-        "silent": silent,
-        "store_history": store_history,
-        "user_expressions": content.get("user_expressions") or {},
-        "allow_stdin": bool(content.get("allow_stdin", False)),
-    }
-    cell_meta = request.msg.get("metadata") or {}
-    if accepts(kernel.do_execute, "cell_meta"):
-        args["cell_meta"] = cell_meta
-    if accepts(kernel.do_execute, "cell_id"):
-        args["cell_id"] = cell_meta.get("cellId")
-    started = kernel.session.now()
-    kernel._allow_stdin = args["allow_stdin"]
-    try:
-        with kernel._server.interrupts.arm() if kernel._server else suppress(), stdin_builtins(kernel):
-            result = resolve(kernel.do_execute(**args))
-        if not isinstance(result, dict):
-            raise TypeError(f"do_execute must return a dict, not {type(result).__name__}")
-        result = dict(result)
-    except (Exception, KeyboardInterrupt, SystemExit) as exc:
-        # sys.exit() in user code is an error like any other: without a reply the client would
-        # wait forever. Only the SystemExit that SIGTERM raises (the server is stopping) ends the kernel.
-        if isinstance(exc, SystemExit) and (kernel._server is None or kernel._server.stopping):
-            raise
-        result = error_content(exc)
-        if isinstance(exc, KeyboardInterrupt):
-            result["traceback"] = ["KeyboardInterrupt: the cell was interrupted"]
-        publish_error(kernel, result, "shell")
-    finally:
-        kernel._allow_stdin = False
-    result.setdefault("status", "ok")
-    result.setdefault("execution_count", kernel.execution_count)
-    if result["status"] == "ok":
-        result.setdefault("user_expressions", {})
-        result.setdefault("payload", [])
-    abort = result["status"] == "error" and stop_on_error and not silent
-    if abort and kernel._server is not None:
-        kernel._server.hold_queued()  # before the reply, so only requests sent before it are aborted
-    reply(kernel, request, result, {"started": started, "status": result["status"]})
-    return abort
+        self._reply(stream, ident, parent, {"status": "ok", **result})
 
+    def is_complete_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        code = require(parent["content"], "code", str)
+        self._reply(stream, ident, parent, resolve(self.do_is_complete(code)))
 
-def complete_request(kernel: Kernel, request: Request) -> None:
-    code = require(request.content, "code", str)
-    cursor_pos = request.content.get("cursor_pos")
-    if not isinstance(cursor_pos, int):
-        cursor_pos = len(code)
-    result = {"status": "ok", **resolve(kernel.do_complete(code, cursor_pos))}
-    reply(kernel, request, result)
+    def kernel_info_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        self._reply(stream, ident, parent, resolve(self.do_kernel_info()))
 
+    def comm_info_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        content = parent["content"]
+        comms = self.comm_manager.comm_info(content.get("target_name"))
+        self._reply(stream, ident, parent, {"status": "ok", "comms": comms})
 
-def inspect_request(kernel: Kernel, request: Request) -> None:
-    content = request.content
-    code = require(content, "code", str)
-    cursor_pos = content.get("cursor_pos", len(code))
-    args: dict[str, Any] = {"detail_level": content.get("detail_level", 0)}
-    if accepts(kernel.do_inspect, "omit_sections"):
-        args["omit_sections"] = content.get("omit_sections", ())
-    result = {"status": "ok", **resolve(kernel.do_inspect(code, cursor_pos, **args))}
-    reply(kernel, request, result)
+    def comm_open(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        self.comm_manager.comm_open(stream, ident, parent)
 
+    def comm_msg(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        self.comm_manager.comm_msg(stream, ident, parent)
 
-def history_request(kernel: Kernel, request: Request) -> None:
-    content = request.content
-    result = resolve(
-        kernel.do_history(
-            content.get("hist_access_type", "tail"),
-            bool(content.get("output", False)),
-            bool(content.get("raw", True)),
-            content.get("session"),
-            content.get("start"),
-            content.get("stop"),
-            content.get("n"),
-            content.get("pattern"),
-            bool(content.get("unique", False)),
-        )
-    )
-    reply(kernel, request, {"status": "ok", **result})
+    def comm_close(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        self.comm_manager.comm_close(stream, ident, parent)
 
+    # ---- control -----------------------------------------------------------------------------
 
-def is_complete_request(kernel: Kernel, request: Request) -> None:
-    code = require(request.content, "code", str)
-    reply(kernel, request, resolve(kernel.do_is_complete(code)))
+    def shutdown_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        """Reply, then stop the server, even when ``do_shutdown`` raises."""
+        restart = bool(parent["content"].get("restart", False))
+        try:
+            result = {"status": "ok", "restart": restart, **(resolve(self.do_shutdown(restart)) or {})}
+        except Exception as exc:
+            log.error("do_shutdown raised; shutting down anyway", exc_info=True)
+            result = {**error_content(exc), "restart": restart}
+        try:
+            self._reply(stream, ident, parent, result)
+        finally:
+            if self._io is not None:
+                self._io.stop(f"shutdown_request (restart={restart})")
 
+    def interrupt_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        try:
+            resolve(self.do_interrupt())
+        finally:
+            if self._io is not None:
+                self._io.interrupt()
+        self._reply(stream, ident, parent, {"status": "ok"})
 
-def kernel_info_request(kernel: Kernel, request: Request) -> None:
-    reply(kernel, request, resolve(kernel.do_kernel_info()))
+    def unsupported_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        """The reply to a request this kernel does not implement (debug, subshells)."""
+        raise NotImplementedError(f"{parent['msg_type']} is not supported by this kernel")
 
+    # ---- the tables --------------------------------------------------------------------------
 
-def comm_info_request(kernel: Kernel, request: Request) -> None:
-    comms = kernel.comm_manager.comm_info(request.content.get("target_name"))
-    reply(kernel, request, {"status": "ok", "comms": comms})
+    SHELL_MESSAGES = ("execute_request", "complete_request", "inspect_request", "history_request",
+                      "is_complete_request", "kernel_info_request", "comm_info_request", "comm_open",
+                      "comm_msg", "comm_close", "shutdown_request")
+    CONTROL_MESSAGES = ("shutdown_request", "interrupt_request", "kernel_info_request")
+    UNSUPPORTED_CONTROL = ("debug_request", "create_subshell_request", "delete_subshell_request",
+                           "list_subshell_request")
 
-
-def comm_open(kernel: Kernel, request: Request) -> None:
-    kernel.comm_manager.comm_open(request.msg)
-
-
-def comm_msg(kernel: Kernel, request: Request) -> None:
-    kernel.comm_manager.comm_msg(request.msg)
-
-
-def comm_close(kernel: Kernel, request: Request) -> None:
-    kernel.comm_manager.comm_close(request.msg)
-
-
-# ---- control requests ---------------------------------------------------------------------
-
-
-def shutdown_request(kernel: Kernel, request: Request) -> None:
-    """Reply, then stop the server, even when ``do_shutdown`` raises."""
-    restart = bool(request.content.get("restart", False))
-    try:
-        result = {"status": "ok", "restart": restart, **resolve(kernel.do_shutdown(restart))}
-    except Exception as exc:
-        log.error("do_shutdown raised; shutting down anyway", exc_info=True)
-        result = {**error_content(exc), "restart": restart}
-    try:
-        reply(kernel, request, result)
-    finally:
-        if kernel._server is not None:
-            kernel._server.stop(f"shutdown_request (restart={restart})")
-
-
-def interrupt_request(kernel: Kernel, request: Request) -> None:
-    try:
-        resolve(kernel.do_interrupt())
-    finally:
-        if kernel._server is not None:
-            kernel._server.interrupt()
-    reply(kernel, request, {"status": "ok"})
-
-
-def unsupported(kernel: Kernel, request: Request) -> None:
-    raise NotImplementedError(f"{request.msg_type} is not supported by this kernel")
-
-
-SHELL: dict[str, Callable[[Kernel, Request], Any]] = {
-    "execute_request": execute_request,
-    "complete_request": complete_request,
-    "inspect_request": inspect_request,
-    "history_request": history_request,
-    "is_complete_request": is_complete_request,
-    "kernel_info_request": kernel_info_request,
-    "comm_info_request": comm_info_request,
-    "comm_open": comm_open,
-    "comm_msg": comm_msg,
-    "comm_close": comm_close,
-    "shutdown_request": shutdown_request,  # deprecated on shell since protocol 5.4, still honoured
-}
-
-CONTROL: dict[str, Callable[[Kernel, Request], Any]] = {
-    "shutdown_request": shutdown_request,
-    "interrupt_request": interrupt_request,
-    "kernel_info_request": kernel_info_request,
-    "debug_request": unsupported,
-    "create_subshell_request": unsupported,
-    "delete_subshell_request": unsupported,
-    "list_subshell_request": unsupported,
-}
-
-
-def handle(kernel: Kernel, request: Request, table: dict[str, Callable[[Kernel, Request], Any]]) -> bool:
-    """Run the handler for ``request``; True means: abort the queued execute requests."""
-    handler = table.get(request.msg_type)
-    if handler is None:
-        log.warning("unknown message type %r on %s: ignored", request.msg_type, request.channel.name)
-        if not request.msg_type.endswith("_request"):
-            return False
-        handler = unsupported
-    try:
-        return bool(handler(kernel, request))
-    except Exception as exc:
-        log.error("%s failed", request.msg_type, exc_info=True)
-        content = error_content(exc)
-        publish_error(kernel, content, request.channel.name)
-        if request.msg_type.endswith("_request"):
-            reply(kernel, request, content)
-        return False
+    def _handler_tables(self) -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]:
+        """``shell_handlers`` and ``control_handlers`` as ipykernel builds them: bound methods by msg type."""
+        shell = {name: getattr(self, name) for name in self.SHELL_MESSAGES}
+        control = {name: getattr(self, name) for name in self.CONTROL_MESSAGES}
+        control.update(dict.fromkeys(self.UNSUPPORTED_CONTROL, self.unsupported_request))
+        return shell, control

@@ -244,12 +244,14 @@ def pack(obj: Any) -> bytes:
         return _encode_ascii(obj).encode("ascii")
 
 
-def unpack(data: Frame) -> dict[str, Any]:
-    """Decode one JSON part, which must be an object."""
+def unpack(data: Frame, allow_null: bool = False) -> dict[str, Any]:
+    """Decode one JSON part, which must be an object (or ``null``, read as ``{}``, with ``allow_null``)."""
     try:
         obj = json.loads(bytes(data))
     except (UnicodeDecodeError, ValueError) as exc:
         raise WireError(f"message part is not valid JSON: {exc}") from exc
+    if obj is None and allow_null:
+        return {}
     if not isinstance(obj, dict):
         raise WireError(f"message part is a JSON {type(obj).__name__}, not an object")
     return obj
@@ -307,8 +309,9 @@ def deserialize(
         "header": header,
         "msg_id": header["msg_id"],
         "msg_type": header["msg_type"],
-        "parent_header": unpack(parts[1]),
-        "metadata": unpack(parts[2]),
+        # null parent_header/metadata: jupyter_client accepts them (xeus-python sends a null parent)
+        "parent_header": unpack(parts[1], allow_null=True),
+        "metadata": unpack(parts[2], allow_null=True),
         "content": unpack(parts[3]),
         "buffers": [memoryview(b) for b in buffers],
     }

@@ -142,10 +142,11 @@ def _argv_checks(spec: KernelSpec) -> Iterator[Finding]:
 
 
 def _kernelkit_target(argv: list[str]) -> str | None:
-    """``TARGET`` in ``... -m kernelkit run TARGET ...``."""
-    if probe.module_of(argv) != "kernelkit":
-        return None
-    rest = argv[argv.index("-m") + 2:]
+    """``TARGET`` in ``... -m kernelkit_launcher TARGET ...`` (or ``-m kernelkit run TARGET``, before 0.2)."""
+    module = probe.module_of(argv)
+    rest = argv[argv.index("-m") + 2:] if module in ("kernelkit", "kernelkit_launcher") else []
+    if module == "kernelkit_launcher":
+        return rest[0] if rest else None
     return rest[1] if len(rest) > 1 and rest[0] == "run" else None
 
 
@@ -166,7 +167,7 @@ def _module_fix(spec: KernelSpec, python: str, missing: str) -> str:
     if (Path.cwd() / f"{top}.py").is_file():
         return (f"kernelkit install {shlex.quote(str(Path.cwd() / f'{top}.py'))} --name {spec.name} --replace "
                 f"(pins {python} and checks the import from another folder)")
-    if missing == "kernelkit" or top == "kernelkit":
+    if top in ("kernelkit", "kernelkit_launcher"):
         return f"{python} -m pip install kernelkit"
     return (f"{python} -m pip install {top} (the package providing {top}), or reinstall the kernel with the interpreter "
             f"that has it: kernelkit install {top} --name {spec.name} --python PATH --replace")

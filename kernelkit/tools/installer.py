@@ -3,14 +3,15 @@ folder) into a kernel.json that starts from any working directory, then write it
 
 The written ``argv`` for a kernelkit Kernel class is always::
 
-    [ABS_PYTHON, "-m", "kernelkit", "run", "TARGET", "-f", "{connection_file}"]
+    [ABS_PYTHON, "-m", "kernelkit_launcher", "TARGET", "-f", "{connection_file}"]
 
 rather than ``[ABS_PYTHON, "-m", MODULE, ...]``: it works for every Kernel subclass whether or
 not its module launches itself under ``if __name__ == "__main__"`` (which install cannot see
 without running it), it never imports the module twice (as ``__main__`` and by name, which
-splits class identity), and it lets ``-f``/``--parent``/``--log-level`` behave the same for
-every kernelkit kernel. The cost is importing ``kernelkit.cli`` (argparse), a few ms. For a
-``.py`` target, TARGET is the file's absolute path, so no PYTHONPATH is needed. ``ABS_PYTHON``
+splits class identity), it lets ``-f``/``--parent``/``--log-level`` behave the same for every
+kernelkit kernel, and the launcher removes the current folder from ``sys.path`` before it
+imports anything (a notebook folder's ``hmac.py`` cannot break the kernel) and imports none of
+kernelkit's CLI. For a ``.py`` target, TARGET is the file's absolute path, so no PYTHONPATH is needed. ``ABS_PYTHON``
 is absolute and checked to import the target from an empty folder before anything is written.
 """
 

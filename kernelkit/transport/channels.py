@@ -1,13 +1,27 @@
-"""Sockets shared between threads, and the two channels that run on their own: heartbeat and iopub welcome.
+"""The kernel's sockets, each used by exactly one thread, and the threads that own iopub and heartbeat.
 
-ZeroMQ sockets are not thread-safe; every use of a shared socket here happens under
-that socket's lock. Messages are frames to this module: it knows no JSON.
+ZeroMQ sockets are not thread-safe. Who owns which socket, in one place:
+
+- shell: the main thread, which runs the shell loop and user code; replies are sent by the
+  handler, on that thread;
+- control: the ``kernelkit-control`` thread;
+- stdin: the main thread (``input()`` runs inside a cell);
+- iopub: the ``kernelkit-iopub`` thread, which lends it to the main thread while that thread
+  runs kernelkit's own code for a request; every other thread queues its messages, and the
+  owner sends the queue first (:class:`Publisher`);
+- hb: the ``kernelkit-hb`` thread (a C-level echo proxy); nothing else touches it.
+
+:class:`OwnedSocket` checks the rule on every use and raises :class:`WrongThread` when broken.
+Messages are frames to this module: it knows no JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -17,12 +31,13 @@ import zmq
 from kernelkit._log import log
 from kernelkit.protocol.wire import Frame
 
-
-# Plain ints: pyzmq's constants are enum members, and ``SNDMORE | flags`` or
-# ``EVENTS & POLLIN`` on them costs microseconds per frame in Python 3.11's enum module.
+# Plain ints: pyzmq's constants are enum members, and ``SNDMORE | flags`` on them costs
+# microseconds per frame in Python 3.11's enum module.
 _SNDMORE = int(zmq.SNDMORE)
+_NOBLOCK = int(zmq.NOBLOCK)
 _POLLIN = int(zmq.POLLIN)
 _EVENTS = int(zmq.EVENTS)
+SHELL_GRACE = 0.002  # seconds into user code during which the shell thread's messages wait for it
 
 
 def send_frames(socket: zmq.Socket, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> Any:
@@ -35,44 +50,72 @@ def send_frames(socket: zmq.Socket, frames: Sequence[Frame], copy: bool = True, 
     return send(frames[-1], 0, copy=copy, track=track)
 
 
-class Channel:
-    """A socket that any thread may send on; receiving stays with the thread that owns it."""
+class WrongThread(RuntimeError):
+    """A socket was used from a thread that does not own it (a kernelkit bug, or a kernel's)."""
+
+
+class OwnedSocket:
+    """A socket and the one thread that may use it (the first to :meth:`claim` it)."""
 
     def __init__(
-        self,
-        socket: zmq.Socket,
-        name: str,
-        critical: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        self, socket: zmq.Socket, name: str, critical: Callable[[], AbstractContextManager[Any]] = nullcontext
     ) -> None:
         self.socket = socket
         self.name = name
-        self.lock = threading.Lock()
+        self.owner: int | None = None
         #: Wraps every send, so a signal cannot cut a multipart message in two.
         self.critical = critical
 
+    def claim(self) -> None:
+        """Make the calling thread the owner; from then on only it may use the socket."""
+        self.owner = threading.get_ident()
+
+    def check(self) -> None:
+        if self.owner != threading.get_ident():
+            owner = next((t.name for t in threading.enumerate() if t.ident == self.owner), self.owner)
+            raise WrongThread(
+                f"the {self.name} socket is owned by thread {owner!r} and was used from "
+                f"{threading.current_thread().name!r}"
+            )
+
     def send_multipart(self, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> Any:
-        with self.critical(), self.lock:
+        if self.owner != threading.get_ident():
+            self.check()
+        with self.critical():
             return send_frames(self.socket, frames, copy, track)
 
     def recv_frames(self, flags: int = 0) -> list[memoryview]:
         """One multipart message as buffers, without copying large frames."""
+        if self.owner != threading.get_ident():
+            self.check()
         return [frame.buffer for frame in self.socket.recv_multipart(flags, copy=False)]
 
     def __repr__(self) -> str:
-        return f"<Channel {self.name}>"
+        return f"<OwnedSocket {self.name}>"
 
 
-class IOPubChannel(Channel):
-    """An XPUB socket that greets every new subscriber with the frames from ``welcome``.
+class Publisher:
+    """The iopub channel: an XPUB socket with exactly one owner thread at any moment.
 
-    Subscriptions arrive as readable messages on the XPUB socket. A watcher thread waits on
-    the socket's file descriptor (safe without the lock) and drains them under the lock. A send
-    from another thread may consume the descriptor's wake-up, so the watcher also looks every
-    ``RECHECK`` seconds: a subscriber is greeted at once, or at worst that much later. Checking
-    after every send instead would cost each message a ``getsockopt`` (about 10 µs).
+    Ownership moves, under a lock, between two threads only: the ``kernelkit-iopub`` thread
+    owns the socket by default, and the shell thread takes it over while it runs kernelkit's
+    own code for a request (busy, ``execute_input``, the reply, idle) and hands it back before
+    user code runs and when the request ends. The owner sends directly; every other thread's
+    messages (control, output timers, user threads, the shell thread inside user code) join
+    one queue, which the owner empties — in order, ahead of its own next message — before
+    anything else. So output queued before a reply or an ``idle`` is always published before
+    it, whichever thread wrote it, and the common path (a request with no concurrent output)
+    costs no thread switch at all. Every socket operation checks :attr:`owner`.
+
+    The iopub thread also reads subscriptions, greets each new subscriber with
+    ``iopub_welcome`` (protocol 5.5, JEP 65) and counts the active ones, so the shell loop can wait for a
+    frontend's subscription before it runs a request while nobody listens.
     """
 
-    RECHECK = 0.1
+    name = "iopub"
+    #: Seconds between the iopub thread's checks for queued messages nobody woke it for, and for
+    #: subscriptions whose wake-up a send consumed.
+    RECHECK = 0.05
 
     def __init__(
         self,
@@ -80,41 +123,199 @@ class IOPubChannel(Channel):
         welcome: Callable[[bytes], list[Frame]],
         critical: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> None:
-        super().__init__(socket, "iopub", critical)
+        self.socket = socket
         self._welcome = welcome
-        self._stop_r, self._stop_w = os.pipe()
-        self._thread = threading.Thread(target=self._watch, name="kernelkit-iopub", daemon=True)
+        self._critical = critical
+        self._queue: deque[tuple[Sequence[Frame], bool]] = deque()
+        self._queued = 0  # messages ever queued
+        self._drained = 0  # queued messages handed to ZeroMQ so far
+        self._lock = threading.Lock()  # held to change owner, and by the iopub thread while it sends
+        self._thread = threading.Thread(target=self._run, name="kernelkit-iopub", daemon=True)
+        self._io_thread: int | None = None
+        self._shell_thread: int | None = None
+        self._lent = True  # the shell thread runs user code (or nothing): it does not take the socket
+        self._lent_at = 0.0
+        self.owner: int | None = None
+        self._asleep = False
+        self._bell_r, self._bell_w = os.pipe()
+        os.set_blocking(self._bell_r, False)
+        os.set_blocking(self._bell_w, False)
+        self._stop = False
+        self._changed = threading.Condition(threading.Lock())
+        self._waiters = 0
+        self.subscribers = 0  # active subscriptions (XPUB_VERBOSER reports unsubscriptions too)
 
-    def start(self) -> None:
+    def start(self, shell_thread: int) -> None:
+        """Start the iopub thread; ``shell_thread`` may take the socket over (see the class doc)."""
+        self._shell_thread = shell_thread
         self._thread.start()
+        while self._io_thread is None:
+            time.sleep(0.0005)
 
-    def _greet_subscribers(self) -> None:
-        while self.socket.getsockopt(_EVENTS) & _POLLIN:
-            event = self.socket.recv(zmq.NOBLOCK)
-            if event[:1] == b"\x01":
-                topic = event[1:]
-                self.socket.send_multipart(self._welcome(topic))
+    # ---- any thread --------------------------------------------------------------------------
 
-    def _watch(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self.socket.getsockopt(zmq.FD), zmq.POLLIN)
-        poller.register(self._stop_r, zmq.POLLIN)
-        while True:
-            ready = dict(poller.poll(int(self.RECHECK * 1000)))
-            if self._stop_r in ready:
-                return
-            with self.lock:
+    def send_multipart(self, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> None:
+        """Publish one message: directly by the owner, queued for it by anyone else (``track`` is ignored)."""
+        me = threading.get_ident()
+        if self.owner != me and me == self._shell_thread and not self._lent:
+            self._take()
+        if self.owner == me:
+            if self._queue:
+                self._drain()
+            with self._critical():
+                send_frames(self.socket, frames, copy)
+            return
+        self._queue.append((frames, copy))
+        self._queued += 1
+        if self._asleep and self.owner == self._io_thread:
+            # A cell that publishes right after it starts usually ends at once, and then the
+            # shell thread sends the queue itself; waking the iopub thread would only make the
+            # two fight over the GIL. Later messages of a longer cell wake it at once; early
+            # ones of a long cell go within RECHECK.
+            if me != self._shell_thread or time.monotonic() - self._lent_at > SHELL_GRACE:
+                self._ring()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Until everything queued so far is handed to ZeroMQ; False on timeout.
+
+        The shell thread (outside user code) takes the socket and sends the queue itself: no wait.
+        """
+        me = threading.get_ident()
+        if me == self._shell_thread and not self._lent:
+            if self.owner != me:
+                self._take()
+            self._drain()
+            return True
+        if self.owner == me:
+            self._drain()
+            return True
+        target = self._queued
+        if self._drained >= target:
+            return True
+        with self._changed:
+            self._waiters += 1
+            try:
+                self._ring()
+                return self._changed.wait_for(lambda: self._drained >= target or self._stop, timeout)
+            finally:
+                self._waiters -= 1
+
+    def wait_for_subscriber(self, timeout: float) -> int:
+        """Wait until a subscription is active; returns how many are."""
+        with self._changed:
+            self._waiters += 1
+            try:
+                self._changed.wait_for(lambda: self.subscribers > 0 or self._stop, timeout)
+            finally:
+                self._waiters -= 1
+            return self.subscribers
+
+    # ---- the shell thread --------------------------------------------------------------------
+
+    def lend(self, request_done: bool = False) -> None:
+        """The shell thread is about to run user code, or (``request_done``) to wait for the next
+        request: the iopub thread owns the socket again."""
+        if threading.get_ident() != self._shell_thread:
+            return
+        self._lent = True
+        self._lent_at = time.monotonic()
+        if self.owner == self._shell_thread:
+            if request_done:
+                self._greet_subscribers()  # a send may have consumed the wake-up of a new subscription
+            with self._lock:
+                self.owner = self._io_thread
+            if self._queue:
+                self._ring()
+
+    def reclaim(self) -> None:
+        """The shell thread runs kernelkit's code again: it takes the socket on its next message."""
+        if threading.get_ident() == self._shell_thread:
+            self._lent = False
+
+    def _take(self) -> None:
+        with self._lock:  # waits while the iopub thread is sending
+            self.owner = self._shell_thread
+
+    def _drain(self) -> None:
+        """Send the queued messages, in order; the caller owns the socket."""
+        queue, socket = self._queue, self.socket
+        sent = 0
+        with self._critical():
+            while queue:
+                frames, copy = queue.popleft()
                 try:
-                    self._greet_subscribers()
-                except zmq.ZMQError as exc:  # closed under us at shutdown
-                    log.debug("iopub watcher stops: %s", exc)
-                    return
+                    send_frames(socket, frames, copy)
+                except zmq.ZMQError as exc:
+                    log.warning("an iopub message could not be sent: %s", exc)
+                sent += 1
+        if sent:
+            self._drained += sent
+            if self._waiters:
+                with self._changed:
+                    self._changed.notify_all()
+
+    def _ring(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):  # full of rings (it will wake anyway), or closed
+            os.write(self._bell_w, b"x")
 
     def stop(self) -> None:
-        os.write(self._stop_w, b"x")
-        self._thread.join(timeout=2)
-        os.close(self._stop_r)
-        os.close(self._stop_w)
+        """Send what is queued, then end the iopub thread, which closes the socket."""
+        self._lent = True
+        with self._lock:
+            self.owner = self._io_thread
+        self._stop = True
+        self._ring()
+        self._thread.join(timeout=5)
+        os.close(self._bell_r)
+        os.close(self._bell_w)
+
+    # ---- the iopub thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        me = threading.get_ident()
+        with self._lock:
+            self._io_thread = self.owner = me
+        poller = zmq.Poller()
+        poller.register(self.socket.getsockopt(zmq.FD), zmq.POLLIN)  # a plain fd: safe to poll unowned
+        poller.register(self._bell_r, zmq.POLLIN)
+        try:
+            while True:
+                self._asleep = True
+                busy = self._queue and self.owner == me
+                ready = dict(poller.poll(0 if busy or self._stop else int(self.RECHECK * 1000)))
+                self._asleep = False
+                if self._bell_r in ready:
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(self._bell_r, 4096):
+                            pass
+                with self._lock:
+                    if self.owner == me:
+                        self._drain()
+                        self._greet_subscribers()
+                if self._stop and not self._queue:
+                    return
+        except zmq.ZMQError as exc:  # the context was terminated under us
+            log.debug("iopub thread stops: %s", exc)
+        finally:
+            with self._changed:
+                self._stop = True
+                self._changed.notify_all()
+            self.socket.close(linger=1000)
+
+    def _greet_subscribers(self) -> None:
+        """Read subscriptions and welcome each subscriber; the caller owns the socket."""
+        change = 0
+        while self.socket.getsockopt(_EVENTS) & _POLLIN:
+            event = self.socket.recv(_NOBLOCK)
+            if event[:1] == b"\x01":
+                send_frames(self.socket, self._welcome(event[1:]))
+                change += 1
+            elif event[:1] == b"\x00":
+                change -= 1
+        if change:
+            with self._changed:
+                self.subscribers = max(0, self.subscribers + change)
+                self._changed.notify_all()
 
 
 class Heartbeat:

@@ -1,12 +1,20 @@
-"""The kernel process's I/O: five sockets, their threads, and the loop that feeds the kernel.
+"""The kernel process's I/O: five sockets, the threads that own them, and the loops that feed them.
 
-- shell: polled on the main thread, so SIGINT interrupts user code where it runs;
-- control: its own thread, so interrupt, shutdown and kernel_info answer while a cell runs;
-- heartbeat: a C-level echo proxy on its own thread;
-- iopub: XPUB, greeting subscribers from a watcher thread (see :mod:`kernelkit.channels`);
-- stdin: used by the main thread while user code asks for input.
+- shell: owned by the main thread, which polls it and runs each request there, so SIGINT
+  interrupts user code where it runs;
+- control: owned by the ``kernelkit-control`` thread, so interrupt, shutdown and kernel_info
+  answer while a cell runs;
+- iopub: owned by the ``kernelkit-iopub`` thread; every other thread queues to it
+  (:class:`~kernelkit.transport.channels.Publisher`), so output keeps one order;
+- stdin: owned by the main thread (``input()`` runs inside a cell);
+- heartbeat: a C-level echo proxy on its own thread.
 
-Every request is wrapped in ``status: busy`` / ``status: idle`` with the request as parent.
+The protocol rules (busy/idle around each request, aborting queued executes after an error,
+waiting for a frontend's iopub subscription) come from the sans-I/O
+:class:`~kernelkit.protocol.core.KernelCore`; what a request *means* comes from the
+application — the Kernel API — through the small :class:`Application` interface. This module
+knows no language and no Kernel internals; the Kernel API uses it only through the methods
+of :class:`KernelServer` listed in ``KernelIO`` (``kernelkit.kernel.io``).
 """
 
 from __future__ import annotations
@@ -16,30 +24,43 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import zmq
 
-from kernelkit.kernel import handlers
-from kernelkit.transport.channels import Channel, Heartbeat, IOPubChannel
-from kernelkit.transport.connection import ConnectionInfo
-from kernelkit.kernel.handlers import Request
-from kernelkit.transport.interrupts import InterruptGate
 from kernelkit._log import log
+from kernelkit.protocol.core import KernelCore, Outgoing, Request
 from kernelkit.protocol.session import Session
-from kernelkit.transport.streams import OutStream
 from kernelkit.protocol.wire import Frame, Message, WireError
-
-if TYPE_CHECKING:
-    from kernelkit.kernel.base import Kernel
+from kernelkit.transport.channels import Heartbeat, OwnedSocket, Publisher
+from kernelkit.transport.connection import ConnectionInfo
+from kernelkit.transport.interrupts import InterruptGate
+from kernelkit.transport.streams import OutStream
 
 SHUTDOWN_GRACE = 1.0  # seconds a running cell gets to finish before a shutdown interrupts it
 SHUTDOWN_DEADLINE = 5.0  # seconds after which a kernel that cannot stop exits anyway
 PARENT_POLL_INTERVAL = 0.5
+STDIN_QUEUE = 16  # messages the stdin socket buffers while no cell waits for input
+STDIN_MAX_MESSAGE = 1 << 20  # bytes: a peer sending a larger message on stdin is disconnected
+REPLY_FLUSH_TIMEOUT = 2.0  # seconds a reply waits for the output before it to be published
 
 
 class KernelStartError(RuntimeError):
     """The kernel cannot start (e.g. a port is taken); the message says what to do."""
+
+
+class Application(Protocol):
+    """What the server needs from the kernel it serves (the Kernel API implements it)."""
+
+    #: Route ``print()`` and ``sys.stderr`` to the frontend while serving.
+    redirect_stdio: bool
+
+    def handle_request(self, request: Request) -> None:
+        """Run one request; send its reply (if any) through :meth:`KernelServer.send`. Never raises."""
+
+    def parent_of_thread(self) -> Message | None:
+        """The request the calling thread's output belongs to."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -53,11 +74,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 class KernelServer:
-    def __init__(
-        self, kernel_class: type[Kernel], info: ConnectionInfo, parent_pid: int | None = None, arguments: Any = None
-    ) -> None:
+    """Binds the five sockets of one connection and serves an :class:`Application` on them."""
+
+    def __init__(self, info: ConnectionInfo, parent_pid: int | None = None) -> None:
         self.info = info
         self.session = Session(info.key, info.signature_scheme)
+        self.core = KernelCore(self.session)
         self.interrupts = InterruptGate()
         self.parent_pid = parent_pid
         self.context = zmq.Context()
@@ -66,19 +88,21 @@ class KernelServer:
         self._wake_r, self._wake_w = os.pipe()
         self._control_stop_r, self._control_stop_w = os.pipe()
         self._saved_stdio: tuple[Any, Any] | None = None
-        self._held: list[list[memoryview]] = []  # shell requests to abort, see hold_queued
+        self._streams: list[OutStream] = []
+        self.app: Application | None = None
         critical = self.interrupts.critical
         try:
-            self.shell = Channel(self._bind(zmq.ROUTER, "shell"), "shell", critical)
-            self.control = Channel(self._bind(zmq.ROUTER, "control"), "control", critical)
-            self.stdin = Channel(self._bind(zmq.ROUTER, "stdin"), "stdin", critical)
-            self.iopub = IOPubChannel(self._bind(zmq.XPUB, "iopub"), self._welcome_frames, critical)
+            self.shell = OwnedSocket(self._bind(zmq.ROUTER, "shell"), "shell", critical)
+            self.control = OwnedSocket(self._bind(zmq.ROUTER, "control"), "control", critical)
+            self.stdin = OwnedSocket(self._bind(zmq.ROUTER, "stdin"), "stdin", critical)
+            self.iopub = Publisher(self._bind(zmq.XPUB, "iopub"), self._welcome_frames, critical)
             self.heartbeat = Heartbeat(self.context, self._bind(zmq.ROUTER, "hb"))
         except KernelStartError:
             self.context.destroy(linger=0)
             raise
+        self._sockets: dict[str, Any] = {"shell": self.shell, "control": self.control, "stdin": self.stdin,
+                                         "iopub": self.iopub}
         self._control_thread = threading.Thread(target=self._control_loop, name="kernelkit-control", daemon=True)
-        self.kernel = self._create_kernel(kernel_class, arguments)
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -86,9 +110,26 @@ class KernelServer:
         sock = self.context.socket(socket_type)
         sock.linger = 1000
         if socket_type == zmq.ROUTER:
-            sock.router_handover = 1  # a client reconnecting with the same identity takes over
+            # A client reconnecting with the same identity (jupyter_client: its session id) takes
+            # over at once, instead of being ignored until the old connection times out. Two
+            # live clients sharing one identity therefore share its replies: the newest gets
+            # them (docs/reliability.md); give each client its own session.
+            sock.router_handover = 1
+            if channel in ("shell", "control"):
+                # Never drop a reply: a ROUTER silently drops messages for a peer whose queue
+                # is at the high-water mark, and a client pipelining thousands of requests
+                # before it reads a reply gets there. Unbounded here means bounded by what that
+                # client asked for: one reply (about 0.5 KB) per request it sent.
+                sock.sndhwm = 0
+            else:
+                # stdin: only input_reply matters, and only while a cell waits for one; a flood of
+                # large messages must not pile up in the kernel's memory meanwhile.
+                sock.rcvhwm = STDIN_QUEUE
+                sock.setsockopt(zmq.MAXMSGSIZE, STDIN_MAX_MESSAGE)
         if socket_type == zmq.XPUB:
-            sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # greet every subscriber, not only the first per topic
+            # Greet every subscriber, not only the first per topic, and hear of unsubscriptions
+            # too, so the count of active subscribers stays true.
+            sock.setsockopt(zmq.XPUB_VERBOSER, 1)
         if self.info.curve_secretkey:
             if not zmq.has("curve"):
                 sock.close(linger=0)
@@ -118,19 +159,6 @@ class KernelServer:
             ) from None
         return sock
 
-    def _create_kernel(self, kernel_class: type[Kernel], arguments: Any) -> Kernel:
-        """Attach the runtime before ``__init__`` so subclass constructors can use ``self.session`` etc."""
-        kernel = kernel_class.__new__(kernel_class)
-        kernel._server = self
-        kernel.session = self.session
-        kernel.arguments = arguments
-        kernel.iopub_socket = self.iopub
-        kernel.stdin_socket = self.stdin
-        kernel.shell_stream = self.shell
-        kernel.control_stream = self.control
-        kernel.__init__()
-        return kernel
-
     def _welcome_frames(self, topic: bytes) -> list[Frame]:
         msg = self.session.msg("iopub_welcome", {"subscription": topic.decode("utf-8", "replace")})
         return self.session.serialize(msg, [topic] if topic else [])
@@ -145,6 +173,8 @@ class KernelServer:
         """
         if self._control_thread.is_alive():
             return
+        self.shell.claim()
+        self.stdin.claim()
         self.interrupts.install()
         signal.signal(signal.SIGTERM, self._on_sigterm)
         # A process-directed signal may land on any thread (a zmq I/O thread, a stream timer),
@@ -155,17 +185,18 @@ class KernelServer:
         os.set_blocking(self._wake_w, False)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         self.heartbeat.start()
-        self.iopub.start()
+        self.iopub.start(threading.get_ident())
         self._control_thread.start()
         if self.parent_pid:
             threading.Thread(target=self._watch_parent, name="kernelkit-parent", daemon=True).start()
-        self.publish_status("starting", {})
+        self.send(self.core.starting())
 
-    def serve_forever(self) -> None:
-        """Serve until shutdown, SIGTERM or the parent's death; must run on the main thread."""
+    def serve_forever(self, app: Application) -> None:
+        """Serve ``app`` until shutdown, SIGTERM or the parent's death; must run on the main thread."""
+        self.app = app
         self.start()
-        if self.kernel.redirect_stdio:
-            self._redirect_stdio()
+        if app.redirect_stdio:
+            self._redirect_stdio(app.parent_of_thread)
         poller = zmq.Poller()
         poller.register(self.shell.socket, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
@@ -175,97 +206,128 @@ class KernelServer:
                 if self._wake_r in ready:
                     self._drain_wake()
                 if self.shell.socket in ready:
-                    self._serve_one(self.shell, handlers.SHELL)
+                    self._serve_socket(self.shell)
         finally:
             self._close()
 
-    def _serve_one(self, channel: Channel, table: dict[str, Any]) -> None:
-        try:
-            frames = channel.recv_frames(zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        try:
-            idents, msg = self.session.deserialize(frames)
-        except WireError as exc:
-            log.warning("dropped a message on %s: %s", channel.name, exc)
-            return
-        self.dispatch(Request(channel, idents, msg), table)
-
-    def dispatch(self, request: Request, table: dict[str, Any]) -> None:
-        self.kernel.set_parent(request.idents, request.msg, request.channel.name)
-        self.publish_status("busy", request.msg)
-        abort = False
-        try:
-            abort = handlers.handle(self.kernel, request, table)
-        except KeyboardInterrupt:
-            log.warning("an interrupt arrived after %s had finished: ignored", request.msg_type)
-        finally:
-            self.flush_stdio()
-            self.publish_status("idle", request.msg)
-        if abort or self._held:  # held requests must be answered even if the handler failed after holding them
-            self._abort_queued()
-
-    def hold_queued(self) -> None:
-        """Take the shell requests waiting right now, to be aborted once the failing request is answered.
-
-        Called before the error reply goes out: a request the client sends after it has seen
-        that error must run, not be aborted. Polling for queued requests only after the reply
-        aborted those too whenever the client was quick.
-        """
-        while self.shell.socket.poll(0):
-            try:
-                self._held.append(self.shell.recv_frames(zmq.NOBLOCK))
-            except zmq.Again:
-                break
-
-    def _abort_queued(self) -> None:
-        """After an error, answer the execute requests held by :meth:`hold_queued` with ``aborted`` (as ipykernel)."""
-        held, self._held = self._held, []
-        for frames in held:
-            try:
-                idents, msg = self.session.deserialize(frames)
-            except WireError as exc:
-                log.warning("dropped a message on shell: %s", exc)
-                continue
-            request = Request(self.shell, idents, msg)
-            if request.msg_type != "execute_request":
-                self.dispatch(request, handlers.SHELL)
-                continue
-            self.kernel.set_parent(idents, msg, "shell")
-            self.publish_status("busy", msg)
-            aborted = {"status": "aborted"}
-            self.session.send(self.shell, "execute_reply", aborted, msg, idents, metadata=aborted)
-            self.publish_status("idle", msg)
-
     def _control_loop(self) -> None:
+        self.control.claim()
         poller = zmq.Poller()
         poller.register(self.control.socket, zmq.POLLIN)
         poller.register(self._control_stop_r, zmq.POLLIN)
         while self._control_stop_r not in dict(poller.poll()):
-            self._serve_one(self.control, handlers.CONTROL)
+            self._serve_socket(self.control)
 
-    def publish_status(self, state: str, parent: Message) -> None:
-        self.session.send(self.iopub, "status", {"execution_state": state}, parent)
+    def _serve_socket(self, sock: OwnedSocket) -> None:
+        try:
+            frames = sock.recv_frames(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        request = self._decode(sock.name, frames)
+        if request is not None:
+            self.serve(request)
+
+    def _decode(self, channel: str, frames: list[memoryview]) -> Request | None:
+        try:
+            idents, msg = self.session.deserialize(frames)
+        except WireError as exc:
+            log.dropped(channel, exc)
+            return None
+        return Request(channel, idents, msg)
+
+    def serve(self, request: Request) -> None:
+        """Busy, the application's handling, idle; then the requests an error left to abort."""
+        assert self.app is not None
+        core = self.core
+        if not core.serves(request.channel, request.msg_type):
+            log.warning("unknown message type %r on %s", request.msg_type, request.channel)
+            for out in core.unknown(request):
+                self.send(out)
+            return
+        if request.channel == "shell":
+            self._wait_for_subscriber(request)
+            self.iopub.reclaim()  # the shell thread publishes itself while it runs kernelkit's code
+        self.send(core.busy(request))
+        try:
+            self.app.handle_request(request)
+        except KeyboardInterrupt:
+            log.warning("an interrupt arrived after %s had finished: ignored", request.msg_type)
+        finally:
+            self.flush_output(wait=False)
+            self.send(core.idle(request))
+            self.iopub.lend(request_done=True)
+        if request.channel == "shell":
+            while (held := core.next_held()) is not None:
+                if core.must_abort(held):
+                    for out in core.abort(held):
+                        self.send(out)
+                else:
+                    self.serve(held)
+
+    def _wait_for_subscriber(self, request: Request) -> None:
+        core = self.core
+        core.subscribers = self.iopub.subscribers
+        timeout = core.needs_subscriber(request)
+        if timeout:
+            core.subscribers = self.iopub.wait_for_subscriber(timeout)
+            core.waited(request)
+
+    def send(self, out: Outgoing) -> None:
+        """Send a message the core or the application built, on its channel's socket.
+
+        Shell, control and stdin messages must be sent from the socket's owner thread; iopub
+        messages may come from any thread.
+        """
+        self.session.send(self._sockets[out.channel], out.msg, ident=out.idents)
+
+    def socket(self, channel: str) -> Any:
+        """The object to send ``channel``'s messages on (``session.send(stream, ...)`` as in ipykernel)."""
+        return self._sockets[channel]
+
+    def hold_queued(self) -> None:
+        """Take the shell requests waiting right now, to be aborted once the failing request is answered.
+
+        Called (on the shell thread) before the error reply goes out: a request the client sends
+        after it has seen that error must run, not be aborted.
+        """
+        self.shell.check()
+        while self.shell.socket.poll(0):
+            try:
+                frames = self.shell.recv_frames(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            request = self._decode("shell", frames)
+            if request is not None:
+                self.core.hold(request)
 
     # ---- output and input --------------------------------------------------------------
 
-    def _redirect_stdio(self) -> None:
+    def _redirect_stdio(self, parent_of_thread: Callable[[], Message | None]) -> None:
         self._saved_stdio = (sys.stdout, sys.stderr)
-        sys.stdout = OutStream("stdout", self._send_stream)
-        sys.stderr = OutStream("stderr", self._send_stream)
+        self._streams = [OutStream(name, self._send_stream, parent_of_thread) for name in ("stdout", "stderr")]
+        sys.stdout, sys.stderr = self._streams
 
-    def _send_stream(self, name: str, text: str) -> None:
-        self.session.send(self.iopub, "stream", {"name": name, "text": text}, self.kernel.get_parent("shell"))
+    def _send_stream(self, name: str, text: str, parent: Message | None) -> None:
+        self.session.send(self.iopub, "stream", {"name": name, "text": text}, parent)
 
-    def flush_stdio(self) -> None:
-        for stream in (sys.stdout, sys.stderr):
-            if isinstance(stream, OutStream):
-                stream.flush()
+    def flush_output(self, wait: bool = True) -> None:
+        """Queue buffered ``print`` output; with ``wait``, until all queued output has been handed to ZeroMQ.
+
+        Before a reply, so a client that has the reply has the output too (on the shell thread
+        this costs nothing: it owns iopub then and sends the queue itself); before idle, the
+        queue's order suffices.
+        """
+        for stream in self._streams:
+            stream.flush()
+        if wait and not self.iopub.flush(REPLY_FLUSH_TIMEOUT):
+            log.warning("output is still being published after %.0f s; replying anyway", REPLY_FLUSH_TIMEOUT)
 
     def request_input(self, prompt: str, password: bool, ident: list[bytes], parent: Message) -> str:
         """Send ``input_request`` to the client that sent the running request and wait for its reply."""
+        self.stdin.check()
         while self.stdin.socket.poll(0):  # replies to earlier, abandoned requests
             self.stdin.socket.recv_multipart()
+        self.flush_output()
         self.session.send(self.stdin, "input_request", {"prompt": prompt, "password": password}, parent, ident)
         poller = zmq.Poller()
         poller.register(self.stdin.socket, zmq.POLLIN)
@@ -281,10 +343,21 @@ class KernelServer:
             try:
                 _, msg = self.session.deserialize(self.stdin.recv_frames())
             except WireError as exc:
-                log.warning("dropped a message on stdin: %s", exc)
+                log.dropped("stdin", exc)
                 continue
             if msg["msg_type"] == "input_reply":
                 return str(msg["content"].get("value", ""))
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """User code runs in this block: an interrupt (SIGINT, or ``interrupt_request``) may raise
+        KeyboardInterrupt in it (main thread), and iopub goes back to its own thread meanwhile."""
+        self.iopub.lend()
+        try:
+            with self.interrupts.arm():
+                yield
+        finally:
+            self.iopub.reclaim()
 
     # ---- stopping ----------------------------------------------------------------------
 
@@ -338,14 +411,14 @@ class KernelServer:
 
     def _close(self) -> None:
         if self._saved_stdio is not None:
-            self.flush_stdio()
+            self.flush_output(wait=False)
             sys.stdout, sys.stderr = self._saved_stdio
         os.write(self._control_stop_w, b"x")
         self._control_thread.join(timeout=SHUTDOWN_DEADLINE)
         self.heartbeat.stop()
         self.iopub.stop()
-        for channel in (self.shell, self.control, self.stdin, self.iopub):
-            channel.socket.close()
+        for sock in (self.shell, self.control, self.stdin):
+            sock.socket.close()
         self.context.term()
         if threading.current_thread() is threading.main_thread():
             signal.set_wakeup_fd(-1)  # before its fd is closed and its number reused

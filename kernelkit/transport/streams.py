@@ -1,7 +1,12 @@
 """``sys.stdout``/``sys.stderr`` replacements that turn writes into ``stream`` messages.
 
-Writes are batched: a short timer flushes them so a loop of prints becomes a few messages,
-and the kernel flushes before every reply so output never trails its reply.
+Each write is attributed to a parent request *when it is written* (``parent_of_thread``: the
+request the writing thread serves, or the one it was pinned to), so text written during one
+request can never go out under the next. Writes are batched: a short timer flushes them, so a
+loop of prints becomes a few messages, and text for a different parent flushes what came
+before. A flush hands the text to the iopub queue while holding the stream's lock: when
+``flush()`` returns, everything written before it is queued ahead of whatever the caller
+queues next (the reply's ``idle``), whichever thread was flushing at the time.
 """
 
 from __future__ import annotations
@@ -9,17 +14,27 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable
+from typing import Any
 
 FLUSH_DELAY = 0.05  # seconds a write may wait to be batched with the next ones
 FLUSH_SIZE = 1 << 16  # characters after which a write is sent at once; also the largest stream message
 
+Parent = Any  # a request message (dict) or None: opaque to this module
+
 
 class OutStream(io.TextIOBase):
-    def __init__(self, name: str, send: Callable[[str, str], None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        send: Callable[[str, str, Parent], None],
+        parent_of_thread: Callable[[], Parent],
+    ) -> None:
         super().__init__()
         self.name = name
         self._send = send
+        self._parent_of_thread = parent_of_thread
         self._buffer: list[str] = []
+        self._parent: Parent = None
         self._size = 0
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
@@ -39,30 +54,39 @@ class OutStream(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if not text:
             return 0
+        parent = self._parent_of_thread()
         with self._lock:
+            if self._buffer and parent is not self._parent:
+                self._send_buffer()
+            self._parent = parent
             self._buffer.append(text)
             self._size += len(text)
-            flush_now = self._size >= FLUSH_SIZE
-            if not flush_now and self._timer is None:
+            if self._size >= FLUSH_SIZE:
+                self._send_buffer()
+            elif self._timer is None:
                 self._timer = threading.Timer(FLUSH_DELAY, self.flush)
                 self._timer.daemon = True
                 self._timer.start()
-        if flush_now:
-            self.flush()
         return len(text)
 
     def flush(self) -> None:
         if not self._buffer:  # the common case, checked on every message the kernel sends
             return
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            text = "".join(self._buffer)
-            self._buffer.clear()
-            self._size = 0
+            self._send_buffer()
+
+    def _send_buffer(self) -> None:
+        """Hand the buffered text to the iopub queue; the caller holds the lock."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._buffer:
+            return
+        text = "".join(self._buffer)
+        self._buffer.clear()
+        self._size = 0
         # One message per FLUSH_SIZE characters at most: iopub's high-water mark counts
         # messages, not bytes, so bounded messages keep a stalled subscriber's queue (and the
         # kernel's memory) bounded too; one 1 GB print would otherwise be one 1 GB message.
         for start in range(0, len(text), FLUSH_SIZE):
-            self._send(self.name, text[start : start + FLUSH_SIZE])
+            self._send(self.name, text[start : start + FLUSH_SIZE], self._parent)
