@@ -421,10 +421,12 @@ def png_size(path: Path) -> tuple[int, int] | None:
 
 
 def expand_env(env: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``${VAR}`` expansion of kernel.json ``env`` values, as jupyter_client does (see :mod:`kernelkit.tools.process`)."""
-    from kernelkit.tools.process import expand_env as _expand
+    """``${VAR}`` expansion of kernel.json ``env`` values from ``base`` (default ``os.environ``), as jupyter_client
+    does when it starts a kernel (``string.Template.safe_substitute``: unknown names stay as they are)."""
+    from string import Template
 
-    return _expand(env, base)
+    values = dict(os.environ if base is None else base)
+    return {key: Template(value).safe_substitute(values) for key, value in env.items()}
 
 
 def running_python() -> str:

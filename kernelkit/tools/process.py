@@ -32,17 +32,14 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from string import Template
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import zmq
 
 from kernelkit.tools.client import KernelClient, KernelGone
+from kernelkit.tools.kernelspecs import KernelSpec, expand_env
 from kernelkit.transport import connection
 from kernelkit.transport.connection import ConnectionInfo
-
-if TYPE_CHECKING:
-    from kernelkit.tools.kernelspecs import KernelSpec
 
 _FIELD = re.compile(r"\{([A-Za-z0-9_]+)\}")
 
@@ -64,12 +61,6 @@ def format_argv(
           "resource_dir": str(resource_dir), **(extra or {})}
     cmd = [_FIELD.sub(lambda m: ns.get(m.group(1), m.group()), arg) for arg in cmd]
     return [os.path.expanduser(arg) for arg in cmd]
-
-
-def expand_env(env: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The kernelspec's ``env`` with ``${VAR}`` expanded from ``base`` (default: ``os.environ``)."""
-    values = dict(os.environ if base is None else base)
-    return {key: Template(value).safe_substitute(values) for key, value in env.items()}
 
 
 def kernel_env(
