@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import zmq
-
 from conftest import CALC
 from helpers import start_kernel, stop_kernel
+
 from kernelkit.protocol.session import Session
 from kernelkit.protocol.wire import DELIMITER, Signer
 from kernelkit.tools.client import KernelClient

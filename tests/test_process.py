@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import zmq
-
 from conftest import ECHO, SLEEPY_MESSAGE, SLEEPY_SIGNAL, install_kernelspec
+
 from kernelkit.protocol.wire import DELIMITER, Signer
 from kernelkit.tools import kernelspecs
 from kernelkit.tools.client import KernelClient

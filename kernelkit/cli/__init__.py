@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from kernelkit._version import __version__
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench")
+COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "test", "bench")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran and found something broken, or failed

@@ -12,9 +12,10 @@ import json
 import sys
 from typing import Any
 
-from kernelkit.tools.process import KernelDiedError, KernelProcess
-from kernelkit.tools.client import KernelGone, Msg as Message
 from kernelkit.cli import fail
+from kernelkit.tools.client import KernelGone
+from kernelkit.tools.client import Msg as Message
+from kernelkit.tools.process import KernelDiedError, KernelProcess
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -122,7 +122,7 @@ class BenchKernel:
                     sent += 1
         while replies < requests or waiting_idle:
             events = poller.poll(1000)
-            if time.perf_counter() > deadline or not events and not self.alive():
+            if time.perf_counter() > deadline or (not events and not self.alive()):
                 raise BenchError(f"pipelined load: {replies}/{requests} replies within {timeout:.0f} s")
             for sock, _ in events:
                 msg = client.recv(sock, 0)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+
 def _tree(pid: int) -> list[Any]:
     import psutil
 

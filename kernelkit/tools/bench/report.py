@@ -12,6 +12,7 @@ import zmq
 
 from kernelkit.tools.bench.floor import FLOOR_KERNEL, MB
 
+
 def machine_info() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -25,7 +26,7 @@ def machine_info() -> dict[str, Any]:
             from importlib.metadata import version
 
             versions[dist] = version(dist)
-        except Exception:  # noqa: BLE001
+        except Exception:
             versions[dist] = None
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "nproc": os.cpu_count(),
             "cpu": cpu, "platform": platform.platform(), "versions": versions}

@@ -12,7 +12,14 @@ from typing import Any
 import zmq
 
 from kernelkit.tools import kernelspecs
-from kernelkit.tools.bench.driving import STREAM_CELL, TRIVIAL_CELL, BenchKernel, first_outputs, stream_cell, stream_rate
+from kernelkit.tools.bench.driving import (
+    STREAM_CELL,
+    TRIVIAL_CELL,
+    BenchKernel,
+    first_outputs,
+    stream_cell,
+    stream_rate,
+)
 from kernelkit.tools.bench.floor import MB
 from kernelkit.tools.bench.metrics import installed_footprint, python_start_times, quantiles
 from kernelkit.tools.bench.report import machine_info
@@ -68,7 +75,7 @@ class BenchRun:
         for name in list(self.running):
             try:
                 action(name, self.running[name])
-            except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+            except Exception as exc:
                 self.fail(name, step, exc)
                 self.running.pop(name).stop()
 
@@ -86,7 +93,7 @@ class BenchRun:
             for name in self.live():
                 try:
                     kernel = BenchKernel(self.specs[name], self.context, timeout=self.timeout)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     self.fail(name, "start", exc)
                     continue
                 kernel.stop()
@@ -105,7 +112,7 @@ class BenchRun:
             try:
                 self.running[name] = kernel = BenchKernel(self.specs[name], self.context, shells, self.timeout)
                 kernel.connect_iopub(self.timeout)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.fail(name, "start", exc)
                 if name in self.running:
                     self.running.pop(name).stop()
