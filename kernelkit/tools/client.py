@@ -172,7 +172,7 @@ class KernelClient:
             if left <= 0:
                 missing = "reply" if sock is not None and reply is None else "idle status"
                 raise TimeoutError(f"no {missing} within {timeout:g} s")
-            events = poller.poll(min(left, 0.05 if alive else left) * 1000)
+            events = poller.poll(int(min(left, 0.05 if alive else left) * 1000))
             if not events and alive is not None and not alive():
                 raise KernelGone("the kernel process exited")
             for ready, _ in events:
@@ -229,7 +229,7 @@ class KernelClient:
             if now >= next_probe:
                 probes.add(self.send(self.shell, "kernel_info_request", {}))
                 next_probe = now + 0.25
-            events = poller.poll(max(0.0, min(deadline, next_probe) - now) * 1000)
+            events = poller.poll(int(max(0.0, min(deadline, next_probe) - now) * 1000))
             if not events and alive is not None and not alive():
                 raise KernelGone("the kernel process exited")
             for sock, _ in events:

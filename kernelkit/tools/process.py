@@ -118,9 +118,9 @@ class KernelProcess:
         language = language if language is not None else (spec.language if spec is not None else "")
         folder = resource_dir if resource_dir is not None else (spec.resource_dir if spec is not None else "")
         self.started = time.perf_counter()
-        self.info = ConnectionInfo(**dict(zip(
-            (f"{c}_port" for c in connection.CHANNELS), connection.free_tcp_ports(len(connection.CHANNELS)),
-        )), kernel_name=self.name)
+        self.info = ConnectionInfo(kernel_name=self.name)
+        for channel, port in zip(connection.CHANNELS, connection.free_tcp_ports(len(connection.CHANNELS)), strict=True):
+            self.info.set_port(channel, port)
         if key is not None:
             self.info.key = key
         self.connection_file = connection.write(self.info, connection.runtime_path(f"kernel-{os.urandom(8).hex()}.json"))

@@ -20,7 +20,7 @@ def machine_info() -> dict[str, Any]:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    versions = {"python": platform.python_version(), "pyzmq": zmq.__version__, "libzmq": zmq.zmq_version()}
+    versions: dict[str, str | None] = {"python": platform.python_version(), "pyzmq": zmq.__version__, "libzmq": zmq.zmq_version()}
     for dist in ("jupyter_client", "ipykernel", "kernelkit"):
         try:
             from importlib.metadata import version
@@ -102,8 +102,9 @@ def chart(results: dict[str, Any], path: str) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     many = len(kernels) > 5
     for ax, (label, key, unit, _) in zip(axes.flat, panels):
-        names = [n for n in kernels if figure(kernels[n], key) is not None]
-        values = [figure(kernels[n], key) for n in names]
+        known = {n: figure(kernels[n], key) for n in kernels}
+        names = [n for n, v in known.items() if v is not None]
+        values = [float(v) for v in known.values() if v is not None]
         bars = ax.bar(range(len(names)), values, color=["0.6" if n == FLOOR_KERNEL else "C0" for n in names])
         ax.bar_label(bars, labels=[f"{v:.0f}" if v >= 100 else f"{v:.3g}" for v in values], fontsize=7 if many else 8)
         ax.set_xticks(range(len(names)), names, rotation=40 if many else 20, ha="right", fontsize=7 if many else 8)

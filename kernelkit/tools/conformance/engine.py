@@ -231,7 +231,7 @@ class Context:
             stop = end if end is not None else deadline
             if now >= stop:
                 break
-            for ready, _ in poller.poll(max(0.0, stop - now) * 1000):
+            for ready, _ in poller.poll(int(max(0.0, stop - now) * 1000)):
                 msg = client.recv(ready, 0)
                 if msg is None:
                     continue
@@ -277,7 +277,7 @@ class Context:
         seen: list[Msg] = []
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            for ready, _ in poller.poll(left * 1000):
+            for ready, _ in poller.poll(int(left * 1000)):
                 msg = client.recv(ready, 0)
                 if msg is not None and client.parent_id(msg) == msg_id:
                     seen.append(msg)
