@@ -51,7 +51,7 @@ CHECKS: dict[str, CheckSpec] = {}
 def check(name: str, *, requires: Iterable[str] = (), spec: str = "", fresh: bool = False) -> Callable[..., Any]:
     def register(func: Callable[[Context], str | None]) -> Callable[[Context], str | None]:
         for dep in requires:
-            assert dep in CHECKS, f"{name} requires {dep}, which must be registered first"
+            assert dep.partition(":")[0] in CHECKS, f"{name} requires {dep}, which must be registered first"
         CHECKS[name] = CheckSpec(name, func, tuple(requires), spec, fresh)
         return func
 
@@ -152,6 +152,7 @@ class Context:
         self.kernel_info: dict[str, Any] = {}
         self.restarts = 0
         self.status: dict[str, str] = {}  # results so far, by check name
+        self.unrouted: set[str] = set()  # request types reply_routing found unanswered or misrouted
 
     # ---- the process ------------------------------------------------------------------------------
 
@@ -335,16 +336,31 @@ def _echoes(ctx: Context) -> bool:
     return ex.text().strip() == samples_mod.ECHO_PROBE
 
 
+def _unless_responsive_kill(ctx: Context) -> None:
+    """After a failure, a kernel that no longer answers kernel_info is killed: the next check gets a fresh one."""
+    kernel = ctx.kernel
+    if kernel is None or not kernel.alive():
+        return
+    ex = ctx.exchange("shell", "kernel_info_request", idle=False, timeout=min(ctx.timeout, 3.0), settle=0.0)
+    if not ex.replies:
+        kernel.kill()
+
+
 def _run_one(ctx: Context, spec: CheckSpec, status: Mapping[str, str]) -> Result:
     t0 = time.monotonic()
     for dep in spec.requires:
-        if status.get(dep) in (FAIL, SKIPPED):  # "not supported" is a valid answer, not a failure
+        check, _, request = dep.partition(":")
+        if request:  # a dependency on one request type's replies being routed
+            if request in ctx.unrouted:
+                return Result(spec.name, SKIPPED, f"depends on {check}, which failed for {request}")
+        elif status.get(dep) in (FAIL, SKIPPED):  # "not supported" is a valid answer, not a failure
             return Result(spec.name, SKIPPED, f"depends on {dep}, which {'failed' if status[dep] == FAIL else 'was skipped'}")
     try:
         message = spec.func(ctx) or ""
         result = Result(spec.name, PASS, message)
     except Violation as exc:
         result = Result(spec.name, FAIL, str(exc))
+        _unless_responsive_kill(ctx)
     except NotSupported as exc:
         result = Result(spec.name, NOT_SUPPORTED, str(exc))
     except Skip as exc:
