@@ -89,6 +89,7 @@ json_values = st.recursive(
     buffers=st.lists(st.binary(max_size=64), max_size=3),
     key=st.binary(max_size=32),
 )
+@pytest.mark.slow
 def test_round_trip_property(content: dict, idents: list[bytes], buffers: list[bytes], key: bytes) -> None:
     signer = Signer(key)
     msg = make_msg(content=content, buffers=buffers)
@@ -233,6 +234,10 @@ def test_invalid_json_in_any_part_raises(index: int, bad: bytes) -> None:
 def test_json_that_is_not_an_object_raises(index: int, bad: bytes) -> None:
     parts = [bytes(p) for p in signed_frames()[3:7]]
     parts[index] = bad
+    if bad == b"null" and index in (1, 2):  # a null parent_header or metadata reads as {} (as jupyter_client)
+        _, msg = wire.deserialize(_resigned(parts), Signer(KEY))
+        assert msg[("parent_header", "metadata")[index - 1]] == {}
+        return
     with pytest.raises(WireError, match="object"):
         wire.deserialize(_resigned(parts), Signer(KEY))
 

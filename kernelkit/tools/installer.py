@@ -134,10 +134,7 @@ def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tupl
     except probe.ProbeError as exc:
         raise KernelSpecError(f"{exc}; choose a working interpreter with --python") from None
     except probe.TargetNotImportable as exc:
-        raise KernelSpecError(
-            f"{exc}; install the kernel's package into that interpreter ({python} -m pip install -e PROJECT_DIR), "
-            "give the path to its .py file, or choose another --python"
-        ) from None
+        raise KernelSpecError(_not_importable(exc, target, python)) from None
     kernel_json: dict[str, Any] = {
         "argv": [python, "-m", "kernelkit_launcher", info.spec, "-f", "{connection_file}"],
         "display_name": info.implementation or info.qualname,
@@ -150,6 +147,23 @@ def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tupl
         "kernel_protocol_version": info.protocol_version or "5.5",
     }
     return kernel_json, kernelspec.name_from(info.path or info.module.rpartition(".")[2])
+
+
+def _not_importable(exc: probe.TargetNotImportable, target: str, python: str) -> str:
+    """One sentence of what is wrong and one of what to do, for a target ``python`` cannot load."""
+    if exc.kind in probe.SPECIFIC:
+        return str(exc)
+    module = target.partition(":")[0]
+    if exc.kind == "not_found":
+        here = Path.cwd() / f"{module.replace('.', os.sep)}.py"
+        if here.is_file():  # the seed pitfall: importable from here only, because Python puts '' on sys.path
+            return (f"{python} cannot import {module} from another folder (it is only in this one, {here.parent}); "
+                    f"give the path to its .py file instead: kernelkit install {here}")
+        return (f"{python} cannot import {module} from another folder (no module named {module!r}); install its "
+                f"package into that interpreter ({python} -m pip install PACKAGE, or -e PROJECT_DIR for your own), "
+                "give the path to its .py file, or choose another --python")
+    return (f"{exc}; install the kernel's package into that interpreter ({python} -m pip install -e PROJECT_DIR), "
+            "give the path to its .py file, or choose another --python")
 
 
 def _from_folder(

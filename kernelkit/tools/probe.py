@@ -33,7 +33,7 @@ except ImportError as exc:
 try:
     t = resolve_target(sys.argv[1])
 except TargetError as exc:
-    print(json.dumps({"error": str(exc)}))
+    print(json.dumps({"error": str(exc), "kind": getattr(exc, "kind", "other"), "fix": getattr(exc, "fix", "")}))
     raise SystemExit(0)
 k = t.kernel_class
 info = dict(getattr(k, "language_info", {}) or {})
@@ -129,11 +129,13 @@ def describe_target(python: str, target: str, env: Mapping[str, str] | None = No
         if result.get("missing") == "kernelkit" or str(result.get("error", "")).endswith("'kernelkit'"):
             raise TargetNotImportable(
                 f"{python} cannot import kernelkit, which the kernel needs to start; "
-                f"install it there ({python} -m pip install kernelkit) or choose another --python"
+                f"install it there ({python} -m pip install kernelkit) or choose another --python",
+                "dependency", f"{python} -m pip install kernelkit",
             )
-        raise TargetNotImportable(
-            f"{python} cannot load {target} from another folder: {result['error']}"
-        )
+        kind = result.get("kind") or "other"
+        if kind in SPECIFIC:  # the message already says what is wrong where, and what to do
+            raise TargetNotImportable(result["error"], kind, result.get("fix") or "")
+        raise TargetNotImportable(f"{python} cannot load {target} from another folder: {result['error']}", kind)
     return TargetInfo(**result)
 
 
@@ -144,4 +146,16 @@ def missing_module(python: str, module: str, env: Mapping[str, str] | None = Non
 
 
 class TargetNotImportable(ValueError):
-    """The interpreter runs but cannot import the kernel; the message names both and the fix."""
+    """The interpreter runs but cannot import the kernel; the message names both and the fix.
+
+    ``kind`` is the launcher's ``TargetError.kind`` (``not_found``, ``syntax``, ``ipykernel``...);
+    for the kinds in ``SPECIFIC`` the message already ends with the fix, which ``fix`` repeats.
+    """
+
+    def __init__(self, message: str, kind: str = "other", fix: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.fix = kind, fix
+
+
+#: Target errors whose message is specific to the case: tools add no generic advice to them.
+SPECIFIC = frozenset({"syntax", "ipykernel", "no_class", "ambiguous", "dependency", "import", "missing_file"})

@@ -51,11 +51,16 @@ def bare_pythons(version: tuple[int, ...] = tuple(sys.version_info[:2])) -> set[
 
 def format_argv(
     argv: Sequence[str], connection_file: str | os.PathLike[str], resource_dir: str | os.PathLike[str] = "",
-    *, python: str = sys.executable, prefix: str = sys.prefix, extra: Mapping[str, str] | None = None,
+    *, python: str = sys.executable, python_version: tuple[int, ...] | None = None, prefix: str = sys.prefix,
+    extra: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """``argv`` with the substitutions jupyter_client makes (see the module docstring)."""
+    """``argv`` with the substitutions jupyter_client makes (see the module docstring).
+
+    ``python`` / ``python_version``: the launcher's interpreter and its version (default: this
+    one), e.g. the frontend's when doctor models what a frontend on another Python runs.
+    """
     cmd = list(argv)
-    if cmd and cmd[0] in bare_pythons():
+    if cmd and cmd[0] in bare_pythons(python_version or tuple(sys.version_info[:2])):
         cmd[0] = python
     ns = {"connection_file": os.path.realpath(connection_file), "prefix": prefix,
           "resource_dir": str(resource_dir), **(extra or {})}
@@ -107,6 +112,8 @@ class KernelProcess:
         shells: int = 1,
         key: str | None = None,
         kernel_name: str | None = None,
+        python: str | None = None,
+        python_version: tuple[int, ...] | None = None,
     ) -> None:
         if argv is None:
             if spec is None:
@@ -124,7 +131,8 @@ class KernelProcess:
         if key is not None:
             self.info.key = key
         self.connection_file = connection.write(self.info, connection.runtime_path(f"kernel-{os.urandom(8).hex()}.json"))
-        self.argv = format_argv(argv, self.connection_file, folder)
+        self.argv = format_argv(argv, self.connection_file, folder, python=python or sys.executable,
+                                python_version=python_version)
         self.env = kernel_env(spec_env, language)
         self.cwd = cwd
         self._output = tempfile.TemporaryFile()

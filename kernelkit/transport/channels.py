@@ -37,6 +37,7 @@ _SNDMORE = int(zmq.SNDMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
 _POLLIN = int(zmq.POLLIN)
 _EVENTS = int(zmq.EVENTS)
+QUEUE_LIMIT = 256  # messages queued for iopub before a publishing thread waits (at most 64 KiB each)
 SHELL_GRACE = 0.002  # seconds into user code during which the shell thread's messages wait for it
 
 
@@ -167,13 +168,29 @@ class Publisher:
             return
         self._queue.append((frames, copy))
         self._queued += 1
-        if self._asleep and self.owner == self._io_thread:
+        if len(self._queue) > QUEUE_LIMIT and self.owner == self._io_thread:
+            self._wait_for_room()
+        elif self._asleep and self.owner == self._io_thread:
             # A cell that publishes right after it starts usually ends at once, and then the
             # shell thread sends the queue itself; waking the iopub thread would only make the
             # two fight over the GIL. Later messages of a longer cell wake it at once; early
             # ones of a long cell go within RECHECK.
             if me != self._shell_thread or time.monotonic() - self._lent_at > SHELL_GRACE:
                 self._ring()
+
+    def _wait_for_room(self) -> None:
+        """Backpressure: a thread that publishes faster than iopub sends waits, so the queue (and
+        the kernel's memory) stays bounded. Only while the iopub thread owns the socket: the
+        shell thread, when it owns it, empties the queue as soon as its current step ends, and
+        may itself be waiting for a lock this producer holds."""
+        with self._changed:
+            self._waiters += 1
+            try:
+                while len(self._queue) > QUEUE_LIMIT // 2 and self.owner == self._io_thread and not self._stop:
+                    self._ring()
+                    self._changed.wait(0.05)
+            finally:
+                self._waiters -= 1
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Until everything queued so far is handed to ZeroMQ; False on timeout.
@@ -305,7 +322,7 @@ class Publisher:
     def _greet_subscribers(self) -> None:
         """Read subscriptions and welcome each subscriber; the caller owns the socket."""
         change = 0
-        while self.socket.getsockopt(_EVENTS) & _POLLIN:
+        while int(self.socket.getsockopt(_EVENTS)) & _POLLIN:
             event = self.socket.recv(_NOBLOCK)
             if event[:1] == b"\x01":
                 send_frames(self.socket, self._welcome(event[1:]))

@@ -18,7 +18,9 @@ from pathlib import Path
 import pexpect
 import psutil
 import pytest
-from frontend_kit import FRONTEND_KERNELS, SHOWCASE, FrontendKernel, artifacts, kernel_ids  # noqa: F401 (fixture)
+from frontend_kit import ECHO, FRONTEND_KERNELS, SHOWCASE, FrontendKernel, artifacts, kernel_ids  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow  # more than ~3 s a test: a real jupyter console in a pty, several seconds a test
 
 # CSI and OSC sequences, charset switches, keypad modes, and carriage returns
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\r")
@@ -152,3 +154,21 @@ def test_showcase_multiline_interrupt_and_exit(console) -> None:
     c.wait("Shutting down kernel")
     assert c.wait_exit() == 0
     assert_gone(procs)
+
+
+@pytest.mark.slow
+def test_the_first_cell_never_hangs_twenty_consoles_in_a_row(console) -> None:
+    """jupyter console sends its first cell right after kernel_info, before its iopub subscription
+    may have reached the kernel: the kernel holds the cell until someone listens (issue 10, item 0)."""
+    for run in range(20):
+        c = console(ECHO)
+        c.wait(PROMPT.format(n=1))
+        c.type(f"first cell {run}\r")
+        c.wait(f"\nfirst cell {run}\n", timeout=15)
+        c.wait(PROMPT.format(n=2))
+        procs = c.processes()
+        c.type("\x04")
+        c.wait(r"Do you really want to exit \(\[y\]/n\)\?")
+        c.type("y\r")
+        assert c.wait_exit() == 0
+        assert_gone(procs)

@@ -28,6 +28,8 @@ from frontend_kit import (FRONTEND_KERNELS, SHOWCASE, FrontendKernel, Server, ar
                           kernel_ids)
 from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
 
+pytestmark = pytest.mark.slow  # more than ~3 s a test: a JupyterLab server and a headless browser
+
 CHROMIUM = os.environ.get("KERNELKIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
