@@ -95,7 +95,8 @@ class KernelProcess:
     ``argv`` / ``env`` / ``resource_dir`` / ``interrupt_mode`` / ``language`` come from
     ``spec`` (a :class:`kernelkit.tools.kernelspecs.KernelSpec`) unless given. ``key=""``
     starts the kernel without message signing. The kernel's stdout and stderr go to a
-    temporary file (:meth:`stderr`).
+    temporary file (:meth:`stderr`). ``python`` / ``python_version``: the launcher interpreter
+    to model for a bare ``python`` in argv (default: this one; doctor passes the frontend's).
     """
 
     def __init__(

@@ -11,7 +11,6 @@ skipped, a failure with the message that shows it.
 
 from __future__ import annotations
 
-from kernelkit.tools.conformance import checks as _checks  # noqa: F401 - registers the checks
 from kernelkit.tools.conformance.engine import (
     CHECKS,
     FAIL,

@@ -15,7 +15,7 @@ import zmq
 
 from kernelkit.protocol.wire import DELIMITER
 from kernelkit.tools.client import KernelClient, Msg
-from kernelkit.tools.conformance.engine import PASS, Context, Exchange, NotSupported, Skip, Violation, check
+from kernelkit.tools.conformance._base import PASS, Context, Exchange, NotSupported, Skip, Violation, check
 from kernelkit.tools.conformance.samples import INPUT_VALUE
 
 REPLY_STATUSES = ("ok", "error", "aborted")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kernelkit.tools.conformance.engine import FAIL, NOT_SUPPORTED, PASS, SKIPPED, KernelReport
+from kernelkit.tools.conformance._base import FAIL, NOT_SUPPORTED, PASS, SKIPPED
+from kernelkit.tools.conformance.engine import KernelReport
 
 
 def format_report(report: KernelReport) -> str:
