@@ -25,20 +25,34 @@ from kernelkit.tools.kernelspecs import KernelSpec, get
 __all__ = ["assert_conformant", "check_kernel", "conformance_tests"]
 
 
-def _spec(name: str | None, argv: Sequence[str] | None, language: str, interrupt_mode: str,
-          env: Mapping[str, str] | None) -> KernelSpec:
+def _spec(
+    name: str | None, argv: Sequence[str] | None, language: str, interrupt_mode: str, env: Mapping[str, str] | None
+) -> KernelSpec:
     if argv is None:
         if name is None:
             raise TypeError("give a kernelspec name or an argv")
         return get(name)
-    return KernelSpec(name=name or "kernel-under-test", resource_dir=Path(tempfile.gettempdir()), argv=list(argv),
-                      language=language, interrupt_mode=interrupt_mode, env=dict(env or {}))
+    return KernelSpec(
+        name=name or "kernel-under-test",
+        resource_dir=Path(tempfile.gettempdir()),
+        argv=list(argv),
+        language=language,
+        interrupt_mode=interrupt_mode,
+        env=dict(env or {}),
+    )
 
 
 def check_kernel(
-    name: str | None = None, *, argv: Sequence[str] | None = None, language: str = "", interrupt_mode: str = "signal",
-    env: Mapping[str, str] | None = None, only: Iterable[str] = (), skip: Iterable[str] = (),
-    samples: Mapping[str, str] | None = None, timeout: float = 10.0,
+    name: str | None = None,
+    *,
+    argv: Sequence[str] | None = None,
+    language: str = "",
+    interrupt_mode: str = "signal",
+    env: Mapping[str, str] | None = None,
+    only: Iterable[str] = (),
+    skip: Iterable[str] = (),
+    samples: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
 ) -> KernelReport:
     """Run the checks on a kernelspec (by ``name``) or a kernel command line (``argv``); returns the report."""
     spec = _spec(name, argv, language, interrupt_mode, env)
@@ -77,5 +91,3 @@ def conformance_tests(name: str | None = None, **options: Any) -> Callable[..., 
             pytest.skip(outcome.message)
 
     return test_conformance
-
-

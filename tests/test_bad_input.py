@@ -71,7 +71,7 @@ def kernel(tmp_path_factory):
 
 @pytest.fixture
 def raw(kernel):
-    km, info, _ = kernel
+    _km, info, _ = kernel
     client = RawClient(info)
     yield client
     client.assert_still_serving()

@@ -13,8 +13,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from conftest import ASYNC, CALC, ECHO, REPO_DIR, SLEEPY_MESSAGE, SLEEPY_SIGNAL, TESTS_DIR, install_kernelspec
+
 from kernelkit.testing import check_kernel, conformance_tests
 from kernelkit.tools.conformance import CHECKS, FAIL, NOT_SUPPORTED, PASS, SKIPPED
 
@@ -24,8 +24,11 @@ SPEC_KERNEL = TESTS_DIR / "conformance" / "spec_kernel.py"
 SPEC = "kk-spec-kernel"
 install_kernelspec(SPEC, argv=[sys.executable, str(SPEC_KERNEL), "-f", "{connection_file}"], language="python")
 SHOWCASE = "kk-showcase"
-install_kernelspec(SHOWCASE, argv=[sys.executable, str(REPO_DIR / "examples" / "showcase.py"), "-f", "{connection_file}"],
-                   language="python")
+install_kernelspec(
+    SHOWCASE,
+    argv=[sys.executable, str(REPO_DIR / "examples" / "showcase.py"), "-f", "{connection_file}"],
+    language="python",
+)
 TIMEOUT = "4"
 
 #: violation -> (the check that must catch it, words its message must contain)
@@ -61,8 +64,9 @@ VIOLATIONS = {
 
 
 def kk_test(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kernelkit", "test", *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "kernelkit", "test", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_every_check_has_a_broken_kernel_and_the_kernel_knows_them_all() -> None:
@@ -110,8 +114,9 @@ def test_the_spec_kernel_without_kernelkit_passes_every_check() -> None:
 
 
 # The spec kernel as a kernel author's own suite would run it: one line, one test per check.
-test_conformance_helper = conformance_tests(argv=[sys.executable, str(SPEC_KERNEL), "-f", "{connection_file}"],
-                                            language="python", timeout=float(TIMEOUT))
+test_conformance_helper = conformance_tests(
+    argv=[sys.executable, str(SPEC_KERNEL), "-f", "{connection_file}"], language="python", timeout=float(TIMEOUT)
+)
 
 
 def test_assert_conformant_names_the_failure() -> None:
@@ -119,8 +124,12 @@ def test_assert_conformant_names_the_failure() -> None:
 
     argv = [sys.executable, str(SPEC_KERNEL), "-f", "{connection_file}", "--break", "no_abort"]
     with pytest.raises(AssertionError, match=r"stop_on_error\s+FAIL\s+the cell queued behind a failing one"):
-        assert_conformant(argv=argv, language="python", only=["reply_routing", "status_wrap", "error", "stop_on_error"],
-                          timeout=float(TIMEOUT))
+        assert_conformant(
+            argv=argv,
+            language="python",
+            only=["reply_routing", "status_wrap", "error", "stop_on_error"],
+            timeout=float(TIMEOUT),
+        )
 
 
 #: kernelkit's own kernels, with samples where their language has none built in.
@@ -128,10 +137,22 @@ OWN = {
     ECHO: [],
     CALC: [],
     SHOWCASE: [],
-    SLEEPY_SIGNAL: ["--sample", f"{SLEEPY_SIGNAL}:print=0", "--sample", f"{SLEEPY_SIGNAL}:sleep=60",
-                    "--sample", f"{SLEEPY_SIGNAL}:error=not-a-number"],
-    SLEEPY_MESSAGE: ["--sample", f"{SLEEPY_MESSAGE}:print=0", "--sample", f"{SLEEPY_MESSAGE}:sleep=60",
-                     "--sample", f"{SLEEPY_MESSAGE}:error=not-a-number"],
+    SLEEPY_SIGNAL: [
+        "--sample",
+        f"{SLEEPY_SIGNAL}:print=0",
+        "--sample",
+        f"{SLEEPY_SIGNAL}:sleep=60",
+        "--sample",
+        f"{SLEEPY_SIGNAL}:error=not-a-number",
+    ],
+    SLEEPY_MESSAGE: [
+        "--sample",
+        f"{SLEEPY_MESSAGE}:print=0",
+        "--sample",
+        f"{SLEEPY_MESSAGE}:sleep=60",
+        "--sample",
+        f"{SLEEPY_MESSAGE}:error=not-a-number",
+    ],
     ASYNC: ["--sample", f"{ASYNC}:print=hello", "--sample", f"{ASYNC}:sleep=block 60"],
 }
 
@@ -150,9 +171,13 @@ def own_results() -> dict:
 #: Real findings of `kernelkit test` on kernelkit's own kernels, reported to the engine's owner (docs/conformance.md,
 #: "Findings"). Listed exactly, so the test fails the day they are fixed and this list must shrink.
 SILENT_STREAM = "a silent execute published stream"  # engine: print() output of a silent cell is published
-KNOWN = {CALC: {"silent": SILENT_STREAM}, SHOWCASE: {"silent": SILENT_STREAM},
-         SLEEPY_SIGNAL: {"silent": SILENT_STREAM}, SLEEPY_MESSAGE: {"silent": SILENT_STREAM},
-         ASYNC: {"silent": SILENT_STREAM}}
+KNOWN = {
+    CALC: {"silent": SILENT_STREAM},
+    SHOWCASE: {"silent": SILENT_STREAM},
+    SLEEPY_SIGNAL: {"silent": SILENT_STREAM},
+    SLEEPY_MESSAGE: {"silent": SILENT_STREAM},
+    ASYNC: {"silent": SILENT_STREAM},
+}
 
 
 @pytest.mark.parametrize("name", list(OWN))
@@ -176,8 +201,11 @@ def test_echo_kernel_reports_missing_samples_as_skipped_not_passed(own_results) 
 
 def test_table_output_and_exit_code_for_a_broken_kernel() -> None:
     name = "kk-spec-broken-idle"
-    install_kernelspec(name, argv=[sys.executable, str(SPEC_KERNEL), "-f", "{connection_file}", "--break", "no_idle"],
-                       language="python")
+    install_kernelspec(
+        name,
+        argv=[sys.executable, str(SPEC_KERNEL), "-f", "{connection_file}", "--break", "no_idle"],
+        language="python",
+    )
     proc = kk_test(name, "--only", "kernel_info,reply_routing,status_wrap,execute_order", "--timeout", "2")
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
@@ -189,8 +217,18 @@ def test_table_output_and_exit_code_for_a_broken_kernel() -> None:
 
 def test_sample_option_reaches_the_kernel_and_not_supported_is_not_a_failure() -> None:
     """A Python sample set overridden: `--sample complete=` removes it (skipped), a kernel-scoped one applies."""
-    proc = kk_test(SPEC, "--json", "--only", "reply_routing,status_wrap,complete,execute_order", "--timeout", TIMEOUT,
-                   "--sample", "complete=", "--sample", f"{SPEC}:print=print('from the option')")
+    proc = kk_test(
+        SPEC,
+        "--json",
+        "--only",
+        "reply_routing,status_wrap,complete,execute_order",
+        "--timeout",
+        TIMEOUT,
+        "--sample",
+        "complete=",
+        "--sample",
+        f"{SPEC}:print=print('from the option')",
+    )
     data = json.loads(proc.stdout)
     results = {r["check"]: r for r in data["kernels"][0]["results"]}
     assert results["complete"]["status"] == SKIPPED and "no sample 'complete'" in results["complete"]["message"]
@@ -198,13 +236,16 @@ def test_sample_option_reaches_the_kernel_and_not_supported_is_not_a_failure() -
     assert proc.returncode == 0
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--only", "no_such_check"], "no check named 'no_such_check'"),
-    (["--skip", "kernel_info,bogus"], "no check named 'bogus'"),
-    (["--sample", "print"], "--sample takes [KERNEL:]KEY=CODE"),
-    (["--sample", "printx=1"], "--sample key 'printx' is not one of"),
-    (["--timeout", "0"], "--timeout must be positive"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--only", "no_such_check"], "no check named 'no_such_check'"),
+        (["--skip", "kernel_info,bogus"], "no check named 'bogus'"),
+        (["--sample", "print"], "--sample takes [KERNEL:]KEY=CODE"),
+        (["--sample", "printx=1"], "--sample key 'printx' is not one of"),
+        (["--timeout", "0"], "--timeout must be positive"),
+    ],
+)
 def test_usage_errors(args: list[str], message: str) -> None:
     proc = kk_test(ECHO, *args)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
@@ -226,4 +267,3 @@ def test_checks_are_documented_with_their_spec_sentence() -> None:
         assert f"`{name}`" in doc, f"docs/conformance.md does not document {name}"
         assert check.spec, name
     assert NOT_SUPPORTED in doc
-

@@ -36,8 +36,10 @@ def _recorder_spec(name: str, tmp: Path, python: str, env: dict[str, str]) -> Pa
     script = tmp / "record.py"
     script.write_text(RECORDER)
     return install_kernelspec(
-        name, argv=[python, str(script), "{connection_file}", "{resource_dir}/x", "{prefix}", "{unknown}", "~/y"],
-        env=env, language="python",
+        name,
+        argv=[python, str(script), "{connection_file}", "{resource_dir}/x", "{prefix}", "{unknown}", "~/y"],
+        env=env,
+        language="python",
     )
 
 
@@ -53,8 +55,10 @@ def _record(path: Path) -> dict:
     raise AssertionError(f"the recorder wrote nothing to {path}")
 
 
-@pytest.mark.parametrize("python", ["python", f"python{sys.version_info[0]}",
-                                    f"python{sys.version_info[0]}.{sys.version_info[1]}", "absolute"])
+@pytest.mark.parametrize(
+    "python",
+    ["python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}", "absolute"],
+)
 def test_same_argv_env_cwd_as_jupyter_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python: str) -> None:
     from jupyter_client import KernelManager
 
@@ -113,7 +117,9 @@ def test_format_argv_matches_jupyter_client_format_kernel_cmd(tmp_path: Path) ->
 
 
 def test_kernel_env_is_the_launchers_plus_the_expanded_spec_env() -> None:
-    env = kernel_env({"A": "${HOME_X}:$HOME_X", "B": "$$literal"}, "text", base={"HOME_X": "/h", "PYTHONEXECUTABLE": "p"})
+    env = kernel_env(
+        {"A": "${HOME_X}:$HOME_X", "B": "$$literal"}, "text", base={"HOME_X": "/h", "PYTHONEXECUTABLE": "p"}
+    )
     assert env["A"] == "/h:/h" and env["B"] == "$literal"
     assert env["PYTHONEXECUTABLE"] == "p"  # only Python kernels lose it
     assert "PYTHONEXECUTABLE" not in kernel_env({}, "Python", base={"PYTHONEXECUTABLE": "p"})
@@ -145,7 +151,7 @@ def test_interrupt_in_the_kernelspecs_mode(name: str, mode: str) -> None:
         time.sleep(0.5)
         t0 = time.monotonic()
         kernel.interrupt()
-        reply, outputs = client.wait(msg_id, client.shell, timeout=10, alive=kernel.alive)
+        reply, _outputs = client.wait(msg_id, client.shell, timeout=10, alive=kernel.alive)
         assert reply is not None and reply["content"]["status"] == "error"
         assert reply["content"]["ename"] == "KeyboardInterrupt" and time.monotonic() - t0 < 5
         assert client.execute("0", timeout=10)["content"]["status"] == "ok"  # still usable
@@ -192,7 +198,7 @@ def test_client_sends_full_signed_headers_and_reconnects_fast() -> None:
 
 
 def test_client_accepts_null_parent_header_and_missing_fields() -> None:
-    client, router, ctx = _pair()
+    client, _router, ctx = _pair()
     signer = Signer("secret")
     try:
         parts = [b'{"msg_id": "m1"}', b"null", b"[]", b"null"]
@@ -224,8 +230,10 @@ def test_await_iopub_without_welcome_uses_status_for_a_probe() -> None:
 
 def test_signal_group_reaches_children(tmp_path: Path) -> None:
     marker = tmp_path / "child.pid"
-    code = (f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
-            f"open({str(marker)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    code = (
+        f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+        f"open({str(marker)!r}, 'w').write(str(p.pid)); time.sleep(60)"
+    )
     kernel = KernelProcess(argv=[sys.executable, "-c", code])
     try:
         deadline = time.monotonic() + 10

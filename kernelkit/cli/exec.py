@@ -79,18 +79,22 @@ def run(args: argparse.Namespace) -> int:
             printer = _Printer()
             on_output = outputs.append if args.json else printer.show
             try:
-                reply = kernel.client.execute(code, args.timeout, on_output, None if args.json else _ask,
-                                              alive=kernel.alive)["content"]
+                reply = kernel.client.execute(
+                    code, args.timeout, on_output, None if args.json else _ask, alive=kernel.alive
+                )["content"]
             except KernelGone:
                 print(kernel.stderr().strip(), file=sys.stderr)
-                return fail(f"kernel {spec.name!r} died while running a cell; check it with `kernelkit doctor {spec.name}`")
+                return fail(
+                    f"kernel {spec.name!r} died while running a cell; check it with `kernelkit doctor {spec.name}`"
+                )
             except TimeoutError as exc:
                 return fail(f"{exc} (raise --timeout for long cells)")
             printer.end_cell()
             failed |= reply.get("status") != "ok"
             if args.json:
                 record: dict[str, Any] = {
-                    "code": code, "reply": reply,
+                    "code": code,
+                    "reply": reply,
                     "outputs": [{"msg_type": m["msg_type"], "content": m["content"]} for m in outputs],
                 }
                 print(json.dumps(record))

@@ -29,11 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--only", type=_names, default=[], metavar="CHECK,...", help="run only these checks")
     parser.add_argument("--skip", type=_names, default=[], metavar="CHECK,...", help="leave these checks out")
-    parser.add_argument("--sample", action="append", default=[], metavar="[KERNEL:]KEY=CODE",
-                        help="a cell for KEY (print, error, sleep, input, complete, inspect, incomplete), for every "
-                        "kernel or only KERNEL; \\n in CODE is a newline; an empty CODE removes a built-in; repeatable")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                        help="seconds to wait for each reply (default 10)")
+    parser.add_argument(
+        "--sample",
+        action="append",
+        default=[],
+        metavar="[KERNEL:]KEY=CODE",
+        help="a cell for KEY (print, error, sleep, input, complete, inspect, incomplete), for every "
+        "kernel or only KERNEL; \\n in CODE is a newline; an empty CODE removes a built-in; repeatable",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for each reply (default 10)"
+    )
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     parser.set_defaults(run=run)
 
@@ -62,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"no kernelspec named {', '.join(unknown)}; `kernelkit list` shows the installed ones")
     for scope in samples:
         if scope is not None and scope.lower() not in names:
-            return fail(f"--sample {scope}:...: {scope} is not among the kernels tested; name it or drop the prefix",
-                        EXIT_USAGE)
+            return fail(
+                f"--sample {scope}:...: {scope} is not among the kernels tested; name it or drop the prefix", EXIT_USAGE
+            )
     samples = {(k.lower() if k else k): v for k, v in samples.items()}
     tty = sys.stderr.isatty() and not args.json
 
@@ -73,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
     reports = []
     for name in names:
-        reports.append(conformance.run_kernel(found[name], checks, samples=samples, timeout=args.timeout,
-                                              progress=progress))
+        reports.append(
+            conformance.run_kernel(found[name], checks, samples=samples, timeout=args.timeout, progress=progress)
+        )
         if tty:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
         if not args.json:

@@ -58,7 +58,11 @@ class KernelClient:
     """
 
     def __init__(
-        self, info: ConnectionInfo, context: zmq.Context | None = None, shells: int = 1, username: str = "kernelkit",
+        self,
+        info: ConnectionInfo,
+        context: zmq.Context | None = None,
+        shells: int = 1,
+        username: str = "kernelkit",
     ) -> None:
         self.info = info
         self.signer = Signer(info.key, info.signature_scheme)
@@ -95,23 +99,43 @@ class KernelClient:
     # ---- sending (strict) --------------------------------------------------------------------
 
     def header(self, msg_type: str, **extra: Any) -> dict[str, Any]:
-        return {"msg_id": os.urandom(16).hex(), "msg_type": msg_type, "username": self.username,
-                "session": self.session, "date": datetime.now(timezone.utc).isoformat(),
-                "version": PROTOCOL_VERSION, **extra}
+        return {
+            "msg_id": os.urandom(16).hex(),
+            "msg_type": msg_type,
+            "username": self.username,
+            "session": self.session,
+            "date": datetime.now(timezone.utc).isoformat(),
+            "version": PROTOCOL_VERSION,
+            **extra,
+        }
 
     def frames(
-        self, msg_type: str, content: dict[str, Any] | None = None, *, parent: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None, header: dict[str, Any] | None = None,
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        parent: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        header: dict[str, Any] | None = None,
     ) -> tuple[str, list[bytes]]:
         """``(msg_id, frames)`` of a signed message, ready for a DEALER socket (or to tamper with)."""
         header = header or self.header(msg_type)
-        parts = [_encode(header).encode(), _encode(parent or {}).encode(), _encode(metadata or {}).encode(),
-                 _encode(content or {}).encode()]
+        parts = [
+            _encode(header).encode(),
+            _encode(parent or {}).encode(),
+            _encode(metadata or {}).encode(),
+            _encode(content or {}).encode(),
+        ]
         return header["msg_id"], [DELIMITER, self.signer.sign(parts), *parts]
 
     def send(
-        self, sock: zmq.Socket, msg_type: str, content: dict[str, Any] | None = None, *,
-        parent: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
+        self,
+        sock: zmq.Socket,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        parent: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
         header: dict[str, Any] | None = None,
     ) -> str:
         """Send one message on ``sock``; returns its ``msg_id``."""
@@ -132,9 +156,16 @@ class KernelClient:
             return None
         header, parent, metadata, content = (_obj(p) for p in parts)
         msg_type = header.get("msg_type")
-        return {"header": header, "parent_header": parent, "metadata": metadata, "content": content,
-                "msg_type": msg_type if isinstance(msg_type, str) else "", "msg_id": header.get("msg_id"),
-                "buffers": [bytes(b) for b in raw[index + 6 :]], "received": time.monotonic()}
+        return {
+            "header": header,
+            "parent_header": parent,
+            "metadata": metadata,
+            "content": content,
+            "msg_type": msg_type if isinstance(msg_type, str) else "",
+            "msg_id": header.get("msg_id"),
+            "buffers": [bytes(b) for b in raw[index + 6 :]],
+            "received": time.monotonic(),
+        }
 
     def recv(self, sock: zmq.Socket, timeout: float | None = None) -> Msg | None:
         """The next message on ``sock`` (waiting up to ``timeout`` s; None: forever), or None."""
@@ -147,8 +178,14 @@ class KernelClient:
         return msg["parent_header"].get("msg_id")
 
     def wait(
-        self, msg_id: str, sock: zmq.Socket | None, *, idle: bool = True, timeout: float = 30.0,
-        alive: Callable[[], bool] | None = None, on_iopub: Callable[[Msg], None] | None = None,
+        self,
+        msg_id: str,
+        sock: zmq.Socket | None,
+        *,
+        idle: bool = True,
+        timeout: float = 30.0,
+        alive: Callable[[], bool] | None = None,
+        on_iopub: Callable[[Msg], None] | None = None,
         on_stdin: Callable[[Msg], None] | None = None,
     ) -> tuple[Msg | None, list[Msg]]:
         """Wait for the reply to ``msg_id`` on ``sock`` (if given) and its ``idle`` status (if ``idle``).
@@ -196,8 +233,14 @@ class KernelClient:
         return reply, outputs
 
     def request(
-        self, sock: zmq.Socket, msg_type: str, content: dict[str, Any] | None = None, *, timeout: float = 30.0,
-        idle: bool = False, alive: Callable[[], bool] | None = None,
+        self,
+        sock: zmq.Socket,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        timeout: float = 30.0,
+        idle: bool = False,
+        alive: Callable[[], bool] | None = None,
     ) -> Msg:
         """Send a request and return its reply (TimeoutError, KernelGone)."""
         reply, _ = self.wait(self.send(sock, msg_type, content), sock, idle=idle, timeout=timeout, alive=alive)
@@ -224,8 +267,9 @@ class KernelClient:
         while True:
             now = time.monotonic()
             if now >= deadline:
-                raise TimeoutError(f"iopub not subscribed within {timeout:g} s (no iopub_welcome, "
-                                   "no status for a kernel_info_request)")
+                raise TimeoutError(
+                    f"iopub not subscribed within {timeout:g} s (no iopub_welcome, no status for a kernel_info_request)"
+                )
             if now >= next_probe:
                 probes.add(self.send(self.shell, "kernel_info_request", {}))
                 next_probe = now + 0.25
@@ -237,7 +281,8 @@ class KernelClient:
                 if msg is None or sock is self.shell:
                     continue
                 if msg["msg_type"] == "iopub_welcome" or (
-                        msg["msg_type"] == "status" and self.parent_id(msg) in probes):
+                    msg["msg_type"] == "status" and self.parent_id(msg) in probes
+                ):
                     self._drain_probe_replies(probes, deadline)
                     return "iopub_welcome" if msg["msg_type"] == "iopub_welcome" else "status"
 
@@ -258,15 +303,30 @@ class KernelClient:
 
     @staticmethod
     def execute_content(
-        code: str, *, silent: bool = False, store_history: bool = True, allow_stdin: bool = False,
-        stop_on_error: bool = True, user_expressions: dict[str, str] | None = None,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        allow_stdin: bool = False,
+        stop_on_error: bool = True,
+        user_expressions: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        return {"code": code, "silent": silent, "store_history": store_history,
-                "user_expressions": user_expressions or {}, "allow_stdin": allow_stdin, "stop_on_error": stop_on_error}
+        return {
+            "code": code,
+            "silent": silent,
+            "store_history": store_history,
+            "user_expressions": user_expressions or {},
+            "allow_stdin": allow_stdin,
+            "stop_on_error": stop_on_error,
+        }
 
     def execute(
-        self, code: str, timeout: float = 30.0, on_output: Callable[[Msg], None] | None = None,
-        on_input: Callable[[str, bool], str] | None = None, alive: Callable[[], bool] | None = None,
+        self,
+        code: str,
+        timeout: float = 30.0,
+        on_output: Callable[[Msg], None] | None = None,
+        on_input: Callable[[str, bool], str] | None = None,
+        alive: Callable[[], bool] | None = None,
         idle: bool = True,
     ) -> Msg:
         """Run ``code``; ``on_output`` sees each iopub message of the cell but ``status``; returns the reply message.
@@ -285,10 +345,16 @@ class KernelClient:
             if on_output is not None and msg["msg_type"] != "status":
                 on_output(msg)
 
-        msg_id = self.send(self.shell, "execute_request",
-                           self.execute_content(code, allow_stdin=on_input is not None))
-        reply, _ = self.wait(msg_id, self.shell, idle=idle, timeout=timeout, alive=alive, on_iopub=output,
-                             on_stdin=answer if on_input is not None else None)
+        msg_id = self.send(self.shell, "execute_request", self.execute_content(code, allow_stdin=on_input is not None))
+        reply, _ = self.wait(
+            msg_id,
+            self.shell,
+            idle=idle,
+            timeout=timeout,
+            alive=alive,
+            on_iopub=output,
+            on_stdin=answer if on_input is not None else None,
+        )
         assert reply is not None
         return reply
 

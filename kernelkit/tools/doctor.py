@@ -367,7 +367,7 @@ def _start_check(spec: KernelSpec, report: Report, timeout: float, front: Fronte
             report.findings.append(Finding(ERROR, "start", str(exc), "fix argv[0] in kernel.json"))
             return
         try:
-            info = kernel.wait_ready(timeout)
+            info = kernel.wait_ready(timeout, iopub=False)  # doctor needs kernel_info only
             report.start_seconds = round(kernel.ready - kernel.started, 3)
             report.findings.append(Finding(OK, "start", f"started and answered kernel_info in {report.start_seconds:.2f} s"
                                            f" ({info.get('implementation', '?')}, protocol {info.get('protocol_version', '?')})"))

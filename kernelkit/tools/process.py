@@ -50,8 +50,13 @@ def bare_pythons(version: tuple[int, ...] = tuple(sys.version_info[:2])) -> set[
 
 
 def format_argv(
-    argv: Sequence[str], connection_file: str | os.PathLike[str], resource_dir: str | os.PathLike[str] = "",
-    *, python: str = sys.executable, python_version: tuple[int, ...] | None = None, prefix: str = sys.prefix,
+    argv: Sequence[str],
+    connection_file: str | os.PathLike[str],
+    resource_dir: str | os.PathLike[str] = "",
+    *,
+    python: str = sys.executable,
+    python_version: tuple[int, ...] | None = None,
+    prefix: str = sys.prefix,
     extra: Mapping[str, str] | None = None,
 ) -> list[str]:
     """``argv`` with the substitutions jupyter_client makes (see the module docstring).
@@ -62,14 +67,20 @@ def format_argv(
     cmd = list(argv)
     if cmd and cmd[0] in bare_pythons(python_version or tuple(sys.version_info[:2])):
         cmd[0] = python
-    ns = {"connection_file": os.path.realpath(connection_file), "prefix": prefix,
-          "resource_dir": str(resource_dir), **(extra or {})}
+    ns = {
+        "connection_file": os.path.realpath(connection_file),
+        "prefix": prefix,
+        "resource_dir": str(resource_dir),
+        **(extra or {}),
+    }
     cmd = [_FIELD.sub(lambda m: ns.get(m.group(1), m.group()), arg) for arg in cmd]
     return [os.path.expanduser(arg) for arg in cmd]
 
 
 def kernel_env(
-    spec_env: Mapping[str, str], language: str = "", base: Mapping[str, str] | None = None,
+    spec_env: Mapping[str, str],
+    language: str = "",
+    base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The whole environment a kernel process gets (see the module docstring)."""
     env = dict(os.environ if base is None else base)
@@ -131,22 +142,31 @@ class KernelProcess:
             self.info.set_port(channel, port)
         if key is not None:
             self.info.key = key
-        self.connection_file = connection.write(self.info, connection.runtime_path(f"kernel-{os.urandom(8).hex()}.json"))
-        self.argv = format_argv(argv, self.connection_file, folder, python=python or sys.executable,
-                                python_version=python_version)
+        self.connection_file = connection.write(
+            self.info, connection.runtime_path(f"kernel-{os.urandom(8).hex()}.json")
+        )
+        self.argv = format_argv(
+            argv, self.connection_file, folder, python=python or sys.executable, python_version=python_version
+        )
         self.env = kernel_env(spec_env, language)
         self.cwd = cwd
-        self._output = tempfile.TemporaryFile()
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(), it outlives this call
         try:
             self.process = subprocess.Popen(
-                self.argv, env=self.env, cwd=cwd, stdin=subprocess.PIPE, stdout=self._output,
-                stderr=self._output, start_new_session=True,
+                self.argv,
+                env=self.env,
+                cwd=cwd,
+                stdin=subprocess.PIPE,
+                stdout=self._output,
+                stderr=self._output,
+                start_new_session=True,
             )
         except OSError as exc:
             self.connection_file.unlink(missing_ok=True)
             self._output.close()
-            raise KernelDiedError(f"cannot run {self.argv[0] if self.argv else '(empty argv)'}: "
-                                  f"{exc.strerror or exc}", None, "") from None
+            raise KernelDiedError(
+                f"cannot run {self.argv[0] if self.argv else '(empty argv)'}: {exc.strerror or exc}", None, ""
+            ) from None
         self.spawned = time.perf_counter()
         try:
             self.pgid: int | None = os.getpgid(self.process.pid)
@@ -176,8 +196,11 @@ class KernelProcess:
         return self._output.read().decode("utf-8", "replace")
 
     def _died(self) -> KernelDiedError:
-        return KernelDiedError(f"the kernel exited with code {self.process.returncode} before answering",
-                               self.process.returncode, self.stderr())
+        return KernelDiedError(
+            f"the kernel exited with code {self.process.returncode} before answering",
+            self.process.returncode,
+            self.stderr(),
+        )
 
     def wait_ready(self, timeout: float = 30.0, iopub: bool = True) -> dict[str, Any]:
         """The first ``kernel_info_reply``'s content, then (if ``iopub``) until iopub is subscribed.
@@ -187,16 +210,18 @@ class KernelProcess:
         """
         deadline = time.monotonic() + timeout
         try:
-            reply = self.client.request(self.client.shell, "kernel_info_request", {}, timeout=timeout,
-                                        alive=self.alive)
+            reply = self.client.request(self.client.shell, "kernel_info_request", {}, timeout=timeout, alive=self.alive)
             self.ready = time.perf_counter()
             if iopub:
                 self.client.await_iopub(max(0.1, deadline - time.monotonic()), alive=self.alive)
         except KernelGone:
             raise self._died() from None
         except TimeoutError as exc:
-            raise TimeoutError(f"the kernel did not answer kernel_info_request within {timeout:g} s"
-                               if "reply" in str(exc) else str(exc)) from None
+            raise TimeoutError(
+                f"the kernel did not answer kernel_info_request within {timeout:g} s"
+                if "reply" in str(exc)
+                else str(exc)
+            ) from None
         return reply["content"]
 
     def interrupt(self) -> None:

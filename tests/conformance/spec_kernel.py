@@ -112,8 +112,14 @@ class SpecKernel:
         return h.hexdigest().encode()
 
     def send(self, sock: zmq.Socket, msg_type: str, content: dict, parent: dict | None, idents=()) -> None:
-        header = {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "spec", "session": self.session,
-                  "date": datetime.now(timezone.utc).isoformat(), "version": "5.5"}
+        header = {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": msg_type,
+            "username": "spec",
+            "session": self.session,
+            "date": datetime.now(timezone.utc).isoformat(),
+            "version": "5.5",
+        }
         parts = [json.dumps(p).encode() for p in (header, parent or {}, {}, content)]
         frames = [*idents, DELIM, self.sign(parts), *parts]
         if sock is self.iopub:
@@ -160,7 +166,7 @@ class SpecKernel:
         self.status("busy", header)
         try:
             reply_type, content = self.dispatch(sock, idents, msg)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             reply_type = msg_type.replace("_request", "_reply")
             content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc), "traceback": []}
         if reply_type is not None:
@@ -178,13 +184,24 @@ class SpecKernel:
             os.kill(os.getpid(), signal.SIGTERM)
 
     def kernel_info(self) -> dict:
-        info = {"name": "python", "version": sys.version.split()[0], "mimetype": "text/x-python",
-                "file_extension": ".py"}
+        info = {
+            "name": "python",
+            "version": sys.version.split()[0],
+            "mimetype": "text/x-python",
+            "file_extension": ".py",
+        }
         if self.broken == "kernel_info_no_language_name":
             del info["name"]
-        return {"status": "ok", "protocol_version": "5.5", "implementation": "spec_kernel",
-                "implementation_version": "1.0", "language_info": info, "banner": "a kernel from the spec",
-                "help_links": [], "supported_features": []}
+        return {
+            "status": "ok",
+            "protocol_version": "5.5",
+            "implementation": "spec_kernel",
+            "implementation_version": "1.0",
+            "language_info": info,
+            "banner": "a kernel from the spec",
+            "help_links": [],
+            "supported_features": [],
+        }
 
     def dispatch(self, sock: zmq.Socket, idents: list[bytes], msg: dict) -> tuple[str | None, dict]:
         t = msg["header"]["msg_type"]
@@ -201,19 +218,26 @@ class SpecKernel:
             word = code[start:pos]
             names = list(self.ns) + dir(__builtins__)
             if "." in word:
-                obj, _, attr = word.rpartition(".")
+                obj, _, _attr = word.rpartition(".")
                 try:
-                    names = [f"{obj}.{a}" for a in dir(eval(obj, self.ns))]  # noqa: S307
-                except Exception:  # noqa: BLE001
+                    names = [f"{obj}.{a}" for a in dir(eval(obj, self.ns))]
+                except Exception:
                     names = []
             matches = sorted({n for n in names if n.startswith(word)})
             end = pos + 5 if self.broken == "complete_cursor_past_end" else pos
-            return "complete_reply", {"status": "ok", "matches": matches, "cursor_start": start, "cursor_end": end,
-                                      "metadata": {}}
+            return "complete_reply", {
+                "status": "ok",
+                "matches": matches,
+                "cursor_start": start,
+                "cursor_end": end,
+                "metadata": {},
+            }
         if t == "inspect_request":
             name = c["code"][: c["cursor_pos"]].split()[-1] if c["code"].strip() else ""
-            obj = self.ns.get(name, getattr(__builtins__, name, None) if not isinstance(__builtins__, dict)
-                              else __builtins__.get(name))
+            obj = self.ns.get(
+                name,
+                getattr(__builtins__, name, None) if not isinstance(__builtins__, dict) else __builtins__.get(name),
+            )
             found: object = obj is not None
             if self.broken == "inspect_found_not_bool":
                 found = "yes" if found else "no"
@@ -226,10 +250,11 @@ class SpecKernel:
                 done = codeop.compile_command(c["code"], symbol="exec")
             except (SyntaxError, ValueError, OverflowError):
                 return "is_complete_reply", {"status": "invalid"}
-            return "is_complete_reply", ({"status": "complete"} if done is not None
-                                         else {"status": "incomplete", "indent": "    "})
+            return "is_complete_reply", (
+                {"status": "complete"} if done is not None else {"status": "incomplete", "indent": "    "}
+            )
         if t == "history_request":
-            entries: object = [list(h) for h in self.history[-int(c.get("n") or 10):]]
+            entries: object = [list(h) for h in self.history[-int(c.get("n") or 10) :]]
             if self.broken == "history_not_list":
                 entries = {"entries": entries}
             return "history_reply", {"status": "ok", "history": entries}
@@ -242,8 +267,12 @@ class SpecKernel:
             os.kill(os.getpid(), signal.SIGINT)
             return "interrupt_reply", {"status": "ok"}
         if t.endswith("_request"):
-            return t.replace("_request", "_reply"), {"status": "error", "ename": "NotImplementedError",
-                                                       "evalue": f"{t} is not supported", "traceback": []}
+            return t.replace("_request", "_reply"), {
+                "status": "error",
+                "ename": "NotImplementedError",
+                "evalue": f"{t} is not supported",
+                "traceback": [],
+            }
         return None, {}
 
     # ---- execute ---------------------------------------------------------------------------------
@@ -264,11 +293,14 @@ class SpecKernel:
         out = io.StringIO()
         try:
             with contextlib.redirect_stdout(out):
-                exec(compile(code, "<cell>", "exec"), self.ns)  # noqa: S102
-        except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt too: the cell ends with an error
+                exec(compile(code, "<cell>", "exec"), self.ns)
+        except BaseException as exc:
             self.flush(out, header, quiet)
-            error = {"ename": type(exc).__name__, "evalue": str(exc),
-                     "traceback": traceback.format_exception_only(type(exc), exc)}
+            error = {
+                "ename": type(exc).__name__,
+                "evalue": str(exc),
+                "traceback": traceback.format_exception_only(type(exc), exc),
+            }
             if self.broken != "error_not_on_iopub" and not quiet:
                 self.send(self.iopub, "error", error, header)
             if c.get("stop_on_error", True) and self.broken != "no_abort":

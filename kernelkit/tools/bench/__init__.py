@@ -34,7 +34,23 @@ from kernelkit.tools.bench.report import FIGURES, chart, figure, format_table, m
 from kernelkit.tools.bench.runner import run
 
 __all__ = [
-    "FIGURES", "FLOOR_KERNEL", "FLOOR_SCRIPT", "MB", "STREAM_CELL", "STREAM_LINE", "TRIVIAL_CELL", "BenchError",
-    "BenchKernel", "big_code", "chart", "figure", "format_table", "installed_footprint", "machine_info",
-    "python_start_times", "run", "stream_cell", "write_floor_kernelspec",
+    "FIGURES",
+    "FLOOR_KERNEL",
+    "FLOOR_SCRIPT",
+    "MB",
+    "STREAM_CELL",
+    "STREAM_LINE",
+    "TRIVIAL_CELL",
+    "BenchError",
+    "BenchKernel",
+    "big_code",
+    "chart",
+    "figure",
+    "format_table",
+    "installed_footprint",
+    "machine_info",
+    "python_start_times",
+    "run",
+    "stream_cell",
+    "write_floor_kernelspec",
 ]

@@ -155,8 +155,9 @@ def stream_rate(kernel: BenchKernel, code: str, size: int, timeout: float) -> fl
     elapsed, _, outputs = kernel.execute(code, timeout=timeout)
     # Carriage returns are not counted: a kernel reading a pty (bash_kernel) passes on the
     # terminal's \r of a \r\n line end when a read splits the two.
-    echoed = sum(len(m["content"]["text"]) - m["content"]["text"].count("\r")
-                 for m in outputs if m["msg_type"] == "stream")
+    echoed = sum(
+        len(m["content"]["text"]) - m["content"]["text"].count("\r") for m in outputs if m["msg_type"] == "stream"
+    )
     if echoed != size:
         raise BenchError(f"stream sent {echoed} of {size} characters")
     return size / 1_000_000 / elapsed

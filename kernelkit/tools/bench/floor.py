@@ -22,7 +22,13 @@ def write_floor_kernelspec(folder: Any, python: str = sys.executable) -> str:
     spec = os.path.join(kernels, FLOOR_KERNEL)
     os.makedirs(spec, exist_ok=True)
     with open(os.path.join(spec, "kernel.json"), "w", encoding="utf-8") as f:
-        json.dump({"argv": [python, FLOOR_SCRIPT, "-f", "{connection_file}"],
-                   "display_name": "floor (bare pyzmq)", "language": "text"}, f, indent=1)
+        json.dump(
+            {
+                "argv": [python, FLOOR_SCRIPT, "-f", "{connection_file}"],
+                "display_name": "floor (bare pyzmq)",
+                "language": "text",
+            },
+            f,
+            indent=1,
+        )
     return kernels
-

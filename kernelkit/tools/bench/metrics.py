@@ -48,7 +48,7 @@ def tree_cpu(pid: int) -> float:
 
 def quantiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return {"median": statistics.median(ordered), "p99": p99, "min": ordered[0], "n": len(ordered)}
 
 
@@ -118,4 +118,3 @@ def installed_footprint(argv: Sequence[str]) -> dict[str, Any] | None:
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
     return data if data["distributions"] else None
-

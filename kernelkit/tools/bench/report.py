@@ -20,7 +20,11 @@ def machine_info() -> dict[str, Any]:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    versions: dict[str, str | None] = {"python": platform.python_version(), "pyzmq": zmq.__version__, "libzmq": zmq.zmq_version()}
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "pyzmq": zmq.__version__,
+        "libzmq": zmq.zmq_version(),
+    }
     for dist in ("jupyter_client", "ipykernel", "kernelkit"):
         try:
             from importlib.metadata import version
@@ -28,8 +32,13 @@ def machine_info() -> dict[str, Any]:
             versions[dist] = version(dist)
         except Exception:
             versions[dist] = None
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "nproc": os.cpu_count(),
-            "cpu": cpu, "platform": platform.platform(), "versions": versions}
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "platform": platform.platform(),
+        "versions": versions,
+    }
 
 
 FIGURES = (
@@ -71,19 +80,22 @@ def format_table(results: dict[str, Any], baseline: str | None = None, baselines
         ref = (baselines or {}).get(path[0], baseline)
         base = figure(kernels[ref], path) if ref in kernels else None
         if ref is not None and ref != baseline:
-            row[0] += f" [× vs {ref}]"
+            row[0] += f" [× vs {ref}]"  # noqa: RUF001 - the multiplication sign, on purpose
         for name in names:
             value = figure(kernels[name], path)
             cell = "-" if value is None else fmt.format(value)
             if value is not None and base and name != ref:
-                cell += f" ({value / base:.2f}×)"
+                cell += f" ({value / base:.2f}×)"  # noqa: RUF001
             row.append(cell)
         rows.append(row)
     for label, ms in results.get("python_start_ms", {}).items():
         rows.append([f"{label} (ms)", *[f"{ms:.0f}" if i == 0 else "" for i in range(len(names))]])
     failed = [f"{n}: {e['error']}" for n, e in kernels.items() if not e["ok"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False)))
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines + [f"FAILED {f}" for f in failed])
 
@@ -101,7 +113,7 @@ def chart(results: dict[str, Any], path: str) -> None:
     rows = max(1, -(-len(panels) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     many = len(kernels) > 5
-    for ax, (label, key, unit, _) in zip(axes.flat, panels):
+    for ax, (label, key, unit, _) in zip(axes.flat, panels, strict=False):
         known = {n: figure(kernels[n], key) for n in kernels}
         names = [n for n, v in known.items() if v is not None]
         values = [float(v) for v in known.values() if v is not None]
@@ -118,7 +130,7 @@ def chart(results: dict[str, Any], path: str) -> None:
                 ax.axhline(ms, color=f"C{i + 1}", linestyle="--", linewidth=1, label=floor_label)
             if results.get("python_start_ms"):
                 ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(f"kernelkit bench, {results['meta']['date']}, {results['meta']['cpu']}", fontsize=9)
     fig.tight_layout()

@@ -35,8 +35,14 @@ class BenchRun:
     """State of one run: the kernels' results, the running kernels, and the phases as methods."""
 
     def __init__(
-        self, kernels: Sequence[str], *, timeout: float, progress: Progress | None, kernel_dirs: Sequence[str],
-        cells_by_kernel: Mapping[str, str] | None, stream_cells: Mapping[str, str] | None,
+        self,
+        kernels: Sequence[str],
+        *,
+        timeout: float,
+        progress: Progress | None,
+        kernel_dirs: Sequence[str],
+        cells_by_kernel: Mapping[str, str] | None,
+        stream_cells: Mapping[str, str] | None,
     ) -> None:
         self.kernels = list(kernels)
         self.timeout = timeout
@@ -56,8 +62,10 @@ class BenchRun:
                 self.specs[name] = spec
                 entry["argv"] = spec.argv
                 entry["display_name"] = spec.display_name
-            entry["cells"] = {"trivial": (cells_by_kernel or {}).get(name, TRIVIAL_CELL),
-                              "stream": (stream_cells or {}).get(name, STREAM_CELL)}
+            entry["cells"] = {
+                "trivial": (cells_by_kernel or {}).get(name, TRIVIAL_CELL),
+                "stream": (stream_cells or {}).get(name, STREAM_CELL),
+            }
             self.results[name] = entry
 
     def cell(self, name: str) -> str:
@@ -146,8 +154,10 @@ class BenchRun:
 
             self.each("execute", cells_on)
             done += n
-            self.say(f"execute {done}/{cells}  " + "  ".join(
-                f"{name} {statistics.median(rtt[name]) * 1e6:.0f} µs" for name in self.running))
+            self.say(
+                f"execute {done}/{cells}  "
+                + "  ".join(f"{name} {statistics.median(rtt[name]) * 1e6:.0f} µs" for name in self.running)
+            )
         for name in self.running:
             self.results[name]["roundtrip_us"] = _scaled(rtt[name], 1e6)
             self.results[name]["cpu_us_per_cell"] = cpu[name] / len(rtt[name]) * 1e6
@@ -157,10 +167,13 @@ class BenchRun:
         codes = {name: stream_cell(self.results[name]["cells"]["stream"], size) for name in self.running}
         tput: dict[str, list[float]] = {n: [] for n in self.running}
         for rep in range(reps):
-            self.each("stream", lambda name, kernel: tput[name].append(
-                stream_rate(kernel, codes[name], size, self.timeout)))
-            self.say(f"stream {rep + 1}/{reps}  " + "  ".join(
-                f"{name} {statistics.median(tput[name]):.0f} MB/s" for name in self.running))
+            self.each(
+                "stream", lambda name, kernel: tput[name].append(stream_rate(kernel, codes[name], size, self.timeout))
+            )
+            self.say(
+                f"stream {rep + 1}/{reps}  "
+                + "  ".join(f"{name} {statistics.median(tput[name]):.0f} MB/s" for name in self.running)
+            )
         for name in self.running:
             self.results[name]["stream_mb_per_s"] = statistics.median(tput[name])
             self.results[name]["stream_samples_mb_per_s"] = tput[name]
@@ -220,8 +233,14 @@ def run(
     ``stream_cells``: the stream phase's cell template per kernel (see
     :func:`kernelkit.tools.bench.stream_cell`; default ``{payload}``, the text itself).
     """
-    bench = BenchRun(kernels, timeout=timeout, progress=progress, kernel_dirs=kernel_dirs,
-                     cells_by_kernel=cells_by_kernel, stream_cells=stream_cells)
+    bench = BenchRun(
+        kernels,
+        timeout=timeout,
+        progress=progress,
+        kernel_dirs=kernel_dirs,
+        cells_by_kernel=cells_by_kernel,
+        stream_cells=stream_cells,
+    )
     try:
         py_samples = bench.starts(starts, python_starts)
         bench.start_all(max(1, clients))
@@ -236,7 +255,18 @@ def run(
     if footprint:
         bench.footprints()
     floor = {label: quantiles(values)["median"] * 1e3 for label, values in py_samples.items()}
-    return {"meta": machine_info(), "settings": {
-        "starts": starts, "cells": cells, "warmup": warmup, "stream_mb": stream_mb, "stream_reps": stream_reps,
-        "clients": clients, "pipeline_requests": pipeline_requests, "pipeline_depth": pipeline_depth,
-    }, "python_start_ms": floor, "kernels": bench.results}
+    return {
+        "meta": machine_info(),
+        "settings": {
+            "starts": starts,
+            "cells": cells,
+            "warmup": warmup,
+            "stream_mb": stream_mb,
+            "stream_reps": stream_reps,
+            "clients": clients,
+            "pipeline_requests": pipeline_requests,
+            "pipeline_depth": pipeline_depth,
+        },
+        "python_start_ms": floor,
+        "kernels": bench.results,
+    }

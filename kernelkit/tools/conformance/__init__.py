@@ -25,6 +25,15 @@ from kernelkit.tools.conformance.engine import (
 from kernelkit.tools.conformance.report import format_report, summary
 
 __all__ = [
-    "CHECKS", "FAIL", "NOT_SUPPORTED", "PASS", "SKIPPED", "KernelReport", "Result", "format_report", "run_kernel",
-    "select", "summary",
+    "CHECKS",
+    "FAIL",
+    "NOT_SUPPORTED",
+    "PASS",
+    "SKIPPED",
+    "KernelReport",
+    "Result",
+    "format_report",
+    "run_kernel",
+    "select",
+    "summary",
 ]

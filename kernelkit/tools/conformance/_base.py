@@ -59,7 +59,7 @@ def check(name: str, *, requires: Iterable[str] = (), spec: str = "", fresh: boo
 
 @dataclass
 class Exchange:
-    """Everything one request caused: replies on its channel and iopub messages with it as parent; every stdin request."""
+    """What one request caused: replies on its channel, iopub messages with it as parent; every stdin request."""
 
     msg_id: str
     request: str
@@ -94,7 +94,11 @@ class Exchange:
         parts = []
         for m in self.outputs():
             c = m["content"]
-            parts.append(str(c.get("text", "")) if m["msg_type"] == "stream" else str((c.get("data") or {}).get("text/plain", "")))
+            parts.append(
+                str(c.get("text", ""))
+                if m["msg_type"] == "stream"
+                else str((c.get("data") or {}).get("text/plain", ""))
+            )
         return "".join(parts)
 
 
@@ -165,9 +169,18 @@ class Context:
     # ---- requests ---------------------------------------------------------------------------------
 
     def exchange(
-        self, channel: str, msg_type: str, content: dict[str, Any] | None = None, *, idle: bool = True,
-        settle: float = 0.05, timeout: float | None = None, on_stdin: Callable[[Msg], None] | None = None,
-        frames: list[bytes] | None = None, msg_id: str | None = None, client: KernelClient | None = None,
+        self,
+        channel: str,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        idle: bool = True,
+        settle: float = 0.05,
+        timeout: float | None = None,
+        on_stdin: Callable[[Msg], None] | None = None,
+        frames: list[bytes] | None = None,
+        msg_id: str | None = None,
+        client: KernelClient | None = None,
     ) -> Exchange:
         """Send a request (or ready ``frames`` with ``msg_id``) and collect what it causes.
 
@@ -217,10 +230,19 @@ class Context:
                 end = time.monotonic() + settle
         return Exchange(str(msg_id), msg_type, replies, iopub, stdin, timed_out=end is None)
 
-    def execute(self, code: str, *, silent: bool = False, store_history: bool = True, allow_stdin: bool = False,
-                stop_on_error: bool = True, **options: Any) -> Exchange:
-        content = KernelClient.execute_content(code, silent=silent, store_history=store_history,
-                                               allow_stdin=allow_stdin, stop_on_error=stop_on_error)
+    def execute(
+        self,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        allow_stdin: bool = False,
+        stop_on_error: bool = True,
+        **options: Any,
+    ) -> Exchange:
+        content = KernelClient.execute_content(
+            code, silent=silent, store_history=store_history, allow_stdin=allow_stdin, stop_on_error=stop_on_error
+        )
         return self.exchange("shell", "execute_request", content, **options)
 
     def executed(self, ex: Exchange, what: str = "the cell") -> Exchange:
@@ -228,8 +250,10 @@ class Context:
         if not ex.replies:
             raise Violation(f"{what}: no execute_reply within {self.timeout:g} s")
         if ex.content.get("status") != "ok":
-            raise Violation(f"{what}: execute_reply status {ex.content.get('status')!r}, expected 'ok' "
-                            f"({ex.content.get('ename', '')}: {ex.content.get('evalue', '')})")
+            raise Violation(
+                f"{what}: execute_reply status {ex.content.get('status')!r}, expected 'ok' "
+                f"({ex.content.get('ename', '')}: {ex.content.get('evalue', '')})"
+            )
         if ex.idle_index() is None:
             raise Violation(f"{what}: no idle status within {self.timeout:g} s")
         return ex
@@ -248,5 +272,3 @@ class Context:
                 if msg is not None and client.parent_id(msg) == msg_id:
                     seen.append(msg)
         return seen
-
-

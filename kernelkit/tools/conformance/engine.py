@@ -55,10 +55,15 @@ class KernelReport:
         return self.error is None and not self.failed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kernel": self.kernel, "ok": self.ok, "error": self.error, "samples": self.samples,
-                "implementation": self.kernel_info.get("implementation"),
-                "protocol_version": self.kernel_info.get("protocol_version"),
-                "results": [r.to_dict() for r in self.results]}
+        return {
+            "kernel": self.kernel,
+            "ok": self.ok,
+            "error": self.error,
+            "samples": self.samples,
+            "implementation": self.kernel_info.get("implementation"),
+            "protocol_version": self.kernel_info.get("protocol_version"),
+            "results": [r.to_dict() for r in self.results],
+        }
 
 
 def select(only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[str]:
@@ -72,8 +77,12 @@ def select(only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[str]:
 
 
 def run_kernel(
-    spec: KernelSpec, checks: Iterable[str] | None = None, *, samples: Mapping[str | None, Mapping[str, str]] | None = None,
-    timeout: float = 10.0, progress: Callable[[str], None] | None = None,
+    spec: KernelSpec,
+    checks: Iterable[str] | None = None,
+    *,
+    samples: Mapping[str | None, Mapping[str, str]] | None = None,
+    timeout: float = 10.0,
+    progress: Callable[[str], None] | None = None,
 ) -> KernelReport:
     """Run ``checks`` (default: all) against the kernelspec ``spec``; never raises for a kernel's fault."""
     names = list(checks) if checks is not None else list(CHECKS)
@@ -128,7 +137,9 @@ def _run_one(ctx: Context, spec: CheckSpec, status: Mapping[str, str]) -> Result
             if request in ctx.unrouted:
                 return Result(spec.name, SKIPPED, f"depends on {check}, which failed for {request}")
         elif status.get(dep) in (FAIL, SKIPPED):  # "not supported" is a valid answer, not a failure
-            return Result(spec.name, SKIPPED, f"depends on {dep}, which {'failed' if status[dep] == FAIL else 'was skipped'}")
+            return Result(
+                spec.name, SKIPPED, f"depends on {dep}, which {'failed' if status[dep] == FAIL else 'was skipped'}"
+            )
     try:
         message = spec.func(ctx) or ""
         result = Result(spec.name, PASS, message)

@@ -13,8 +13,10 @@ def format_report(report: KernelReport) -> str:
     info = report.kernel_info
     head = f"{report.kernel}"
     if info:
-        head += (f" ({info.get('implementation', '?')} {info.get('implementation_version', '')}, protocol "
-                 f"{info.get('protocol_version', '?')}, samples: {report.samples or 'none'})")
+        head += (
+            f" ({info.get('implementation', '?')} {info.get('implementation_version', '')}, protocol "
+            f"{info.get('protocol_version', '?')}, samples: {report.samples or 'none'})"
+        )
     if report.error:
         return f"{head}\n  FAIL  {report.error}"
     width = max((len(r.check) for r in report.results), default=10)
@@ -33,8 +35,10 @@ def summary(reports: Sequence[KernelReport]) -> str:
             counts[r.status] += 1
     broken = sum(1 for r in reports if r.error)
     failed = [r.kernel for r in reports if not r.ok]
-    text = (f"{len(reports)} kernel{'s' if len(reports) != 1 else ''}: {counts[PASS]} passed, {counts[FAIL]} failed, "
-            f"{counts[NOT_SUPPORTED]} not supported, {counts[SKIPPED]} skipped")
+    text = (
+        f"{len(reports)} kernel{'s' if len(reports) != 1 else ''}: {counts[PASS]} passed, {counts[FAIL]} failed, "
+        f"{counts[NOT_SUPPORTED]} not supported, {counts[SKIPPED]} skipped"
+    )
     if broken:
         text += f", {broken} did not start"
     return text + (f" (failing: {', '.join(failed)})" if failed else "")

@@ -54,7 +54,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "print": "SELECT 'kk-conformance';",
         "error": "SELECT * FROM kk_no_such_table;",
         "sleep": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) "
-                 "SELECT count(*) FROM c;",
+        "SELECT count(*) FROM c;",
         "complete": "SEL",
         "incomplete": "SELECT 1",
     },
@@ -63,10 +63,21 @@ BUILTIN: dict[str, dict[str, str]] = {
 
 #: Language names as kernels report them (language_info.name, lowercased) -> built-in sample set.
 ALIASES = {
-    "python": "python", "python3": "python", "ipython": "python", "ipython3": "python",
-    "bash": "bash", "sh": "bash", "shell": "bash", "zsh": "bash",
-    "javascript": "javascript", "js": "javascript", "node": "javascript", "nodejs": "javascript",
-    "sql": "sql", "sqlite": "sql", "sqlite3": "sql",
+    "python": "python",
+    "python3": "python",
+    "ipython": "python",
+    "ipython3": "python",
+    "bash": "bash",
+    "sh": "bash",
+    "shell": "bash",
+    "zsh": "bash",
+    "javascript": "javascript",
+    "js": "javascript",
+    "node": "javascript",
+    "nodejs": "javascript",
+    "sql": "sql",
+    "sqlite": "sql",
+    "sqlite3": "sql",
     "echo": "echo",
 }
 
@@ -96,7 +107,9 @@ def parse_overrides(values: Iterable[str]) -> dict[str | None, dict[str, str]]:
 
 
 def resolve(
-    kernel: str, builtin: Mapping[str, str], overrides: Mapping[str | None, Mapping[str, str]],
+    kernel: str,
+    builtin: Mapping[str, str],
+    overrides: Mapping[str | None, Mapping[str, str]],
 ) -> dict[str, str]:
     """Built-in samples, then ``--sample KEY=...``, then ``--sample KERNEL:KEY=...``; empty code removes one."""
     samples = dict(builtin)
