@@ -267,3 +267,14 @@ def test_checks_are_documented_with_their_spec_sentence() -> None:
         assert f"`{name}`" in doc, f"docs/conformance.md does not document {name}"
         assert check.spec, name
     assert NOT_SUPPORTED in doc
+
+
+def test_a_kernel_that_cannot_start_is_one_failure_with_its_stderr() -> None:
+    name = "kk-conformance-no-module"
+    install_kernelspec(name, argv=[sys.executable, "-m", "no_such_kernel_module_xyz", "-f", "{connection_file}"])
+    proc = kk_test(name, "--json", "--timeout", "5")
+    assert proc.returncode == 1
+    kernel = json.loads(proc.stdout)["kernels"][0]
+    assert kernel["ok"] is False and kernel["results"] == []
+    assert kernel["error"].startswith("the kernel did not start: the kernel exited with code 1")
+    assert "No module named no_such_kernel_module_xyz" in kernel["error"]
