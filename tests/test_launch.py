@@ -221,3 +221,13 @@ def test_ipc_transport_through_jupyter_client(tmp_path: Path) -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
+
+
+def test_positional_arguments_are_the_apps_extra_args_as_in_ipykernel(tmp_path) -> None:
+    """``jupyter run --kernel K FILE`` passes FILE to the kernel; ipykernel keeps it in ``extra_args``."""
+    from kernelkit.kernel.app import parse_kernel_args
+
+    args = parse_kernel_args(["-f", str(tmp_path / "k.json"), "notes.txt", "--IPKernelApp.x=1"])
+    assert args.extra_args == ["notes.txt"]
+    with pytest.raises(SystemExit):
+        parse_kernel_args(["--no-such-option"])

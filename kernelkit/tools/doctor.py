@@ -218,13 +218,33 @@ def _pin_fix(spec: KernelSpec, python: str) -> str:
 
 
 def _argv_checks(spec: KernelSpec, front: Frontend) -> Iterator[Finding]:
-    argv = spec.argv
+    # jupyter_client substitutes {resource_dir} (the spec's folder) in argv: a wheel-shipped spec uses
+    # it to find the interpreter of the environment it was installed into.
+    raw_argv = spec.argv
+    argv = [a.replace("{resource_dir}", str(spec.resource_dir)) for a in raw_argv]
     if not any("{connection_file}" in a for a in argv):
         yield Finding(ERROR, "argv", "argv has no {connection_file}, so the kernel cannot learn its ports",
                       'add "-f", "{connection_file}" to argv')
+    relative = "{resource_dir}" in raw_argv[0]
+    if "{prefix}" in argv[0]:
+        yield Finding(WARN, "interpreter",
+                      f"argv[0] {argv[0]!r} uses {{prefix}}, which jupyter_client replaces with the prefix of whichever "
+                      "Jupyter starts the kernel, not of the environment the kernel was installed in",
+                      "use an absolute interpreter path, or {resource_dir}/../../../../bin/python in a spec "
+                      "shipped in share/jupyter/kernels")
+        argv[0] = argv[0].replace("{prefix}", os.path.dirname(os.path.dirname(front.python)))
+    if relative:
+        argv[0] = os.path.normpath(argv[0])
     substituted = _is_bare(argv[0]) and front.substitutes(argv[0])
     program = launched_program(argv[0], front)
     if program is None:
+        if relative:
+            yield Finding(ERROR, "interpreter",
+                          f"argv[0] {raw_argv[0]!r} names {argv[0]}, which does not exist: the package that shipped "
+                          "this kernelspec was installed where share/ and bin/ are not siblings (pip --user, Windows)",
+                          "register the kernel with its installer instead (e.g. python -m PACKAGE install --user), "
+                          "or kernelkit install MODULE:CLASS --replace")
+            return
         yield Finding(ERROR, "interpreter", f"argv[0] {argv[0]!r} is not found or not executable",
                       "reinstall the kernel with an existing interpreter (kernelkit install ... --python PATH --replace)")
         return
@@ -237,7 +257,10 @@ def _argv_checks(spec: KernelSpec, front: Frontend) -> Iterator[Finding]:
             missing = probe.missing_module(program, module, env)
         except probe.ProbeError as exc:
             probe_error = exc
-    if not _is_bare(argv[0]):
+    if relative:
+        yield Finding(OK, "interpreter", f"argv[0] resolves from the kernel's folder to {argv[0]}, the interpreter "
+                      "of the environment it was installed into, whichever Jupyter starts it")
+    elif not _is_bare(argv[0]):
         yield Finding(OK, "interpreter", f"argv[0] {argv[0]} exists and is executable")
     elif substituted:
         other = _other_python_importing(spec, front, module) if (missing and module) else None
@@ -386,7 +409,12 @@ def _start_check(spec: KernelSpec, report: Report, timeout: float, front: Fronte
 
 def _reply_checks(spec: KernelSpec, info: dict[str, Any]) -> Iterator[Finding]:
     spoken = str(info.get("protocol_version", ""))
-    if spec.kernel_protocol_version and spoken and spoken.split(".")[:2] != spec.kernel_protocol_version.split(".")[:2]:
+    # 5.6 adds only the start-up handshake (JEP 66), which kernel_info cannot show: a kernelspec
+    # saying 5.6 for a kernel that speaks 5.5 (kernelkit install writes that) is consistent.
+    said = spec.kernel_protocol_version.split(".")[:2]
+    if said == ["5", "6"] and spoken.split(".")[:2] == ["5", "5"]:
+        said = ["5", "5"]
+    if spec.kernel_protocol_version and spoken and spoken.split(".")[:2] != said:
         yield Finding(WARN, "protocol", f"kernel.json says protocol {spec.kernel_protocol_version} but the kernel speaks {spoken}",
                       f'set "kernel_protocol_version" to "{spoken}"')
     language = str((info.get("language_info") or {}).get("name", ""))

@@ -3,7 +3,7 @@ folder) into a kernel.json that starts from any working directory, then write it
 
 The written ``argv`` for a kernelkit Kernel class is always::
 
-    [ABS_PYTHON, "-m", "kernelkit_launcher", "TARGET", "-f", "{connection_file}"]
+    [ABS_PYTHON, "-m", "kernelkit_launcher", "TARGET", "-f", "{connection_file}", *KERNEL_ARGS]
 
 rather than ``[ABS_PYTHON, "-m", MODULE, ...]``: it works for every Kernel subclass whether or
 not its module launches itself under ``if __name__ == "__main__"`` (which install cannot see
@@ -21,13 +21,34 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kernelkit.tools import kernelspecs as kernelspec, probe
 from kernelkit.tools.kernelspecs import InvalidKernelSpec, KernelSpecError
+
+#: The kernel handshake (JEP 66) is protocol 5.6 in jupyter_client's messaging spec; JEP 66 itself
+#: says a kernelspec whose ``kernel_protocol_version`` is >= 5.5 supports it. 5.6 adds no message,
+#: only the start-up handshake, which kernelkit's launcher implements for every kernel.
+HANDSHAKE_PROTOCOL_VERSION = "5.6"
+
+
+def advertised_protocol_version(spoken: str) -> str:
+    """The ``kernel_protocol_version`` to install for a kernelkit kernel whose class speaks ``spoken``.
+
+    A kernel speaking 5.5 is advertised as 5.6, so launchers know it accepts a registration file
+    (the handshake) as well as a connection file; other versions are written as they are.
+    """
+    if not spoken:
+        return HANDSHAKE_PROTOCOL_VERSION
+    try:
+        major_minor = tuple(int(part) for part in spoken.split(".")[:2])
+    except ValueError:
+        return spoken
+    return HANDSHAKE_PROTOCOL_VERSION if major_minor == (5, 5) else spoken
+
 
 @dataclass
 class InstallResult:
@@ -55,17 +76,21 @@ def install(
     sys_prefix: bool = False,
     env: Mapping[str, str] | None = None,
     interrupt_mode: str | None = None,
-    logo: str | os.PathLike[str] | None = None,
+    logo: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     metadata: Mapping[str, Any] | None = None,
     python: str | os.PathLike[str] | None = None,
     replace: bool = False,
     dry_run: bool = False,
+    kernel_args: Sequence[str] = (),
 ) -> InstallResult:
     """Install a kernel so Jupyter can start it from anywhere; see the module docstring for the argv.
 
     With none of ``user``/``prefix``/``sys_prefix`` it installs for the current user. Raises
     KernelSpecError (or probe.TargetNotImportable) with a one-sentence message and the fix.
+    ``kernel_args`` (``kernelkit install TARGET -- ARGS``) go into argv after ``-f {connection_file}``;
+    for a Kernel class they are first checked against its ``add_arguments``.
     """
+    kernel_args = [str(a) for a in kernel_args]
     if interrupt_mode is not None and interrupt_mode not in kernelspec.INTERRUPT_MODES:
         raise KernelSpecError(f"--interrupt-mode must be 'signal' or 'message', not {interrupt_mode!r}")
     kernels_dir = kernelspec.destination_dir(user=user, prefix=prefix, sys_prefix=sys_prefix)
@@ -75,8 +100,9 @@ def install(
     if not isinstance(target, type) and Path(target).is_dir():
         source_dir = Path(target)
         kernel_json, default_name = _from_folder(source_dir, interpreter, python is not None, env)
+        kernel_json["argv"] = [*kernel_json["argv"], *kernel_args]
     else:
-        kernel_json, default_name = _from_class(_target_text(target), interpreter, env)
+        kernel_json, default_name = _from_class(_target_text(target), interpreter, env, kernel_args)
     final_name = kernelspec.check_name(name) if name else default_name
     if display_name:
         kernel_json["display_name"] = display_name
@@ -127,16 +153,24 @@ def _target_text(target: type | str | os.PathLike[str]) -> str:
     return text
 
 
-def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tuple[dict[str, Any], str]:
-    """kernel.json for a kernelkit Kernel subclass, after checking ``python`` imports it from elsewhere."""
+def _from_class(
+    target: str, python: str, env: Mapping[str, str] | None, kernel_args: Sequence[str] = ()
+) -> tuple[dict[str, Any], str]:
+    """kernel.json for a kernelkit Kernel subclass, after checking ``python`` imports it from elsewhere
+    and accepts ``kernel_args``."""
     try:
-        info = probe.describe_target(python, target, env)
+        info = probe.describe_target(python, target, env, kernel_args)
     except probe.ProbeError as exc:
         raise KernelSpecError(f"{exc}; choose a working interpreter with --python") from None
     except probe.TargetNotImportable as exc:
         raise KernelSpecError(_not_importable(exc, target, python)) from None
+    if info.args_error:
+        raise KernelSpecError(
+            f"{target} does not accept the kernel arguments {' '.join(kernel_args)!r} ({info.args_error}); "
+            f"see its options with: {python} -m kernelkit_launcher {info.spec} --help"
+        )
     kernel_json: dict[str, Any] = {
-        "argv": [python, "-m", "kernelkit_launcher", info.spec, "-f", "{connection_file}"],
+        "argv": [python, "-m", "kernelkit_launcher", info.spec, "-f", "{connection_file}", *kernel_args],
         "display_name": info.implementation or info.qualname,
         "language": info.language or "text",
         "interrupt_mode": "signal",
@@ -144,7 +178,7 @@ def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tupl
         # kernelkit kernels make every socket a Curve server when the connection file carries
         # keys; jupyter_client 8.10 only sends keys to kernelspecs that declare it.
         "metadata": {"kernelkit": {"target": info.spec, "python": python}, "supported_encryption": ["curve"]},
-        "kernel_protocol_version": info.protocol_version or "5.5",
+        "kernel_protocol_version": advertised_protocol_version(info.protocol_version),
     }
     return kernel_json, kernelspec.name_from(info.path or info.module.rpartition(".")[2])
 
@@ -206,10 +240,12 @@ def _from_folder(
     return kernel_json, kernelspec.name_from(folder.resolve().name)
 
 
-def _logo_files(logo: str | os.PathLike[str] | None) -> dict[str, str]:
-    """Map a PNG or SVG logo to the file name Jupyter looks for (a PNG's size picks 32 or 64)."""
+def _logo_files(logo: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> dict[str, str]:
+    """Map PNG or SVG logos (one, or several) to the file names Jupyter looks for (a PNG's size picks 32 or 64)."""
     if logo is None:
         return {}
+    if not isinstance(logo, (str, os.PathLike)):
+        return {k: v for one in logo for k, v in _logo_files(one).items()}
     path = Path(logo)
     if not path.is_file():
         raise KernelSpecError(f"logo {path} does not exist; give a PNG (32x32 or 64x64) or SVG file")
