@@ -23,6 +23,8 @@ pytestmark = pytest.mark.slow
 SPEC_KERNEL = TESTS_DIR / "conformance" / "spec_kernel.py"
 SPEC = "kk-spec-kernel"
 install_kernelspec(SPEC, argv=[sys.executable, str(SPEC_KERNEL), "-f", "{connection_file}"], language="python")
+SQLITE = "kk-sqlite"
+install_kernelspec(SQLITE, "kernelkit.kernels.sqlite", language="sql")
 SHOWCASE = "kk-showcase"
 install_kernelspec(
     SHOWCASE,
@@ -137,6 +139,7 @@ OWN = {
     ECHO: [],
     CALC: [],
     SHOWCASE: [],
+    SQLITE: [],  # the built-in sql samples, on a real SQL kernel
     SLEEPY_SIGNAL: [
         "--sample",
         f"{SLEEPY_SIGNAL}:print=0",
@@ -278,3 +281,10 @@ def test_a_kernel_that_cannot_start_is_one_failure_with_its_stderr() -> None:
     assert kernel["ok"] is False and kernel["results"] == []
     assert kernel["error"].startswith("the kernel did not start: the kernel exited with code 1")
     assert "No module named no_such_kernel_module_xyz" in kernel["error"]
+
+
+def test_sqlite_kernel_gets_the_sql_samples(own_results) -> None:
+    kernel = json.loads(own_results[SQLITE].stdout)["kernels"][0]
+    assert kernel["samples"] == "sql"
+    results = {r["check"]: r["status"] for r in kernel["results"]}
+    assert results["interrupt"] == results["stop_on_error"] == results["complete"] == PASS

@@ -56,6 +56,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "sleep": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) "
         "SELECT count(*) FROM c;",
         "complete": "SEL",
+        "inspect": "sqlite_master",
         "incomplete": "SELECT 1",
     },
     "echo": {"print": "kk-conformance"},
