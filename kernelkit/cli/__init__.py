@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from kernelkit._version import __version__
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench", "new", "wrap")
+COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "test", "bench", "new", "wrap")
 #: Subcommands that take ``-- ARGS`` and get ARGS untouched as ``args.passthrough``.
 PASSTHROUGH = ("install", "wrap")
 

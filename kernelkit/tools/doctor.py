@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelkit.tools import kernelspecs as kernelspec, probe
-from kernelkit.tools.client import KernelDiedError, KernelProcess
+from kernelkit.tools.process import KernelDiedError, KernelProcess
 from kernelkit.tools.kernelspecs import KernelSpec
 
 OK, WARN, ERROR = "ok", "warn", "error"
@@ -403,19 +403,16 @@ def _logo_checks(spec: KernelSpec) -> Iterator[Finding]:
 
 def _start_check(spec: KernelSpec, report: Report, timeout: float, front: Frontend) -> None:
     """Start the kernel from an empty folder, wait for kernel_info_reply, stop it."""
-    env = kernelspec.expand_env(spec.env)
-    argv = list(spec.argv)
-    if _is_bare(argv[0]) and front.substitutes(argv[0]):
-        argv[0] = front.python  # what jupyter_client on the frontend's interpreter runs
     with tempfile.TemporaryDirectory(prefix="kernelkit-doctor-") as cwd:
         try:
-            kernel = KernelProcess(argv, env=env, cwd=cwd, resource_dir=str(spec.resource_dir))
+            # what jupyter_client on the frontend's interpreter runs: its own python for a bare python
+            kernel = KernelProcess(spec, cwd=cwd, python=front.python, python_version=front.version)
         except KernelDiedError as exc:
             report.findings.append(Finding(ERROR, "start", str(exc), "fix argv[0] in kernel.json"))
             return
         try:
-            info = kernel.wait_ready(timeout)
-            report.start_seconds = round(time.perf_counter() - kernel.started, 3)
+            info = kernel.wait_ready(timeout, iopub=False)  # doctor needs kernel_info only
+            report.start_seconds = round(kernel.ready - kernel.started, 3)
             report.findings.append(Finding(OK, "start", f"started and answered kernel_info in {report.start_seconds:.2f} s"
                                            f" ({info.get('implementation', '?')}, protocol {info.get('protocol_version', '?')})"))
             report.findings.extend(_reply_checks(spec, info))

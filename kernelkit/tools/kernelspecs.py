@@ -426,7 +426,8 @@ def png_size(path: Path) -> tuple[int, int] | None:
 
 
 def expand_env(env: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``${VAR}`` expansion of kernel.json ``env`` values, as jupyter_client does when it starts a kernel."""
+    """``${VAR}`` expansion of kernel.json ``env`` values from ``base`` (default ``os.environ``), as jupyter_client
+    does when it starts a kernel (``string.Template.safe_substitute``: unknown names stay as they are)."""
     from string import Template
 
     values = dict(os.environ if base is None else base)
