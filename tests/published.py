@@ -104,11 +104,17 @@ def _pip(python: Path, *args: str) -> None:
 def build(root: Path) -> Published:
     """The published kernels' virtualenv and unpacked sdists under ``root``."""
     started = time.monotonic()
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    kept = os.environ.get("KERNELKIT_PORTING_VENV")  # a developer's reusable copy (CI makes a new one)
+    venv = Path(kept) if kept else root / "venv"
     python = venv / "bin" / "python"
-    _pip(python, "install", *REQUIREMENTS)
-    _pip(python, "install", "--no-deps", *NO_DEPS, str(REPO))
+    marker = venv / "requirements.txt"
+    wanted = "\n".join(REQUIREMENTS + NO_DEPS)
+    if not (marker.exists() and marker.read_text() == wanted):
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        _pip(python, "install", *REQUIREMENTS)
+        _pip(python, "install", "--no-deps", *NO_DEPS)
+        marker.write_text(wanted)
+    _pip(python, "install", "--no-deps", "--force-reinstall", str(REPO))  # kernelkit as it is now
     downloads = root / "sdists"
     _pip(python, "download", "--no-binary", ":all:", "--no-deps", "-d", str(downloads),
          *(f"{name}=={PINNED[name]}" for name in SDISTS))
