@@ -17,7 +17,62 @@ from kernelkit.kernel.base import Kernel
 
 
 class TargetError(ValueError):
-    """The target names no importable Kernel subclass; the message says what to do."""
+    """The target names no importable Kernel subclass: ``problem`` says what is wrong, ``fix`` what to do.
+
+    ``kind`` names the case for tools that add advice: ``not_found`` (the module itself),
+    ``syntax``, ``ipykernel`` (a kernel written for ipykernel), ``no_class``, ``ambiguous``,
+    ``dependency``, ``import`` (any other exception while importing), ``other``.
+    """
+
+    def __init__(self, problem: str, fix: str = "", kind: str = "other") -> None:
+        super().__init__(f"{problem}; {fix}" if fix else problem)
+        self.problem, self.fix, self.kind = problem, fix, kind
+
+
+#: What to change in a kernel written for ipykernel (the seed article's two lines).
+PORT_FIX = ("change its import to `from kernelkit import Kernel` (and `IPKernelApp.launch_instance(kernel_class=K)` "
+            "to `K.launch()`)")
+
+
+def import_error(what: str, exc: BaseException) -> TargetError | None:
+    """A one-line TargetError for an import failure whose traceback says less than a sentence can, else None.
+
+    A syntax error (where, what, the line) and a kernel written for ipykernel on an interpreter
+    without it; any other exception keeps its traceback.
+    """
+    if isinstance(exc, SyntaxError):
+        where = (exc.filename or what) + (f" line {exc.lineno}" if exc.lineno else "")
+        code = (exc.text or "").strip()
+        return TargetError(f"{where} has a syntax error ({exc.msg}" + (f": {code})" if code else ")"),
+                           "fix that line, then try again", "syntax")
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").partition(".")[0] == "ipykernel":
+        return TargetError(f"{what} imports {exc.name}, which {sys.executable} does not have: it is written for "
+                           "ipykernel, and kernelkit kernels do not need it", PORT_FIX, "ipykernel")
+    return None
+
+
+def _based_on_ipykernel(cls: type) -> bool:
+    return any(base.__name__ == "Kernel" and base.__module__.startswith("ipykernel") for base in cls.__mro__[1:])
+
+
+def no_kernel_class(module: ModuleType, where: str, class_name: str = "") -> TargetError:
+    """Why ``module`` (``where``: its path or name) offers no usable Kernel subclass, and what to do."""
+    ours = [c.__name__ for c in kernel_classes(module)]
+    ported = [obj.__name__ for obj in vars(module).values()
+              if isinstance(obj, type) and obj.__module__ == module.__name__ and _based_on_ipykernel(obj)]
+    if (class_name in ported) if class_name else (ported and not ours):
+        names = class_name or ", ".join(ported)
+        return TargetError(f"{names} in {where} is based on ipykernel's Kernel, not kernelkit's", PORT_FIX, "ipykernel")
+    if class_name:
+        return TargetError(f"{where} has no Kernel subclass named {class_name!r}",
+                           f"use one it defines ({', '.join(ours)})" if ours else
+                           "check the name, or define it as `class " + class_name + "(kernelkit.Kernel)`", "no_class")
+    if ours:
+        return TargetError(f"{where} defines {len(ours)} Kernel subclasses ({', '.join(ours)})",
+                           f"name the one to run, e.g. {where}:{ours[0]}", "ambiguous")
+    return TargetError(f"{where} defines no Kernel subclass",
+                       "define one in it (`class MyKernel(kernelkit.Kernel): ...`), or name the module or file that does",
+                       "no_class")
 
 
 def import_file(path: str) -> ModuleType:
@@ -26,7 +81,8 @@ def import_file(path: str) -> ModuleType:
     import os
 
     if not os.path.isfile(path):
-        raise TargetError(f"{path} does not exist: reinstall the kernel (kernelkit install) from the file's new place")
+        raise TargetError(f"{path} does not exist", "reinstall the kernel (kernelkit install) from the file's new place",
+                          "missing_file")
     name = os.path.splitext(os.path.basename(path))[0]
     if not name.isidentifier():
         raise TargetError(f"{os.path.basename(path)} cannot be imported as a module: rename it to a valid Python identifier")
@@ -36,8 +92,11 @@ def import_file(path: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except BaseException as exc:
         del sys.modules[name]
+        error = import_error(path, exc)
+        if error is not None:
+            raise error from None
         raise
     return module
 
@@ -50,10 +109,16 @@ def import_module(name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name):
             raise TargetError(
-                f"no module named {exc.name!r} for {sys.executable}: install its package in this "
-                f"environment (pip install ...) or give a path to the .py file"
+                f"no module named {exc.name!r} for {sys.executable}",
+                "install its package in this environment (pip install ...) or give a path to the .py file",
+                "not_found",
             ) from None
+        error = import_error(name, exc)
+        if error is not None:
+            raise error from None
         raise
+    except SyntaxError as exc:
+        raise import_error(name, exc) or exc from None
 
 
 def kernel_classes(module: ModuleType) -> list[type[Kernel]]:
@@ -79,14 +144,11 @@ def load(target: str) -> type[Kernel]:
     if class_name:
         kernel_class = getattr(module, class_name, None)
         if not (isinstance(kernel_class, type) and issubclass(kernel_class, Kernel)):
-            raise TargetError(f"{module.__name__} has no Kernel subclass named {class_name!r}")
+            raise no_kernel_class(module, module_part, class_name)
         return kernel_class
     found = kernel_classes(module)
     if len(found) != 1:
-        names = ", ".join(c.__name__ for c in found) or "none"
-        raise TargetError(
-            f"{module.__name__} defines {len(found)} Kernel subclasses ({names}): name one as {module_part}:ClassName"
-        )
+        raise no_kernel_class(module, module_part)
     return found[0]
 
 

@@ -1,7 +1,8 @@
 """Test isolation for kernelkit's suite: temporary Jupyter folders, test kernelspecs, no leftover kernels.
 
 The environment is set at import time, before jupyter_client or jupyter_core read any
-path, so nothing here ever touches the real home folder.
+path, so nothing here ever touches the real home folder: the Jupyter folders and HOME itself (with
+the XDG folders and npm's cache, for the browser and node tools) are temporary.
 """
 
 from __future__ import annotations
@@ -39,6 +40,21 @@ for _name, _path in {
     _path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ[_name] = str(_path)
 os.environ.pop("JPY_PARENT_PID", None)  # our kernels must see this test process as their parent
+
+#: A home folder for every process the tests start. Without it the browser and node tools write to
+#: the real one: chromium ~/.config/chromium (crash reports), dconf ~/.cache/dconf, npm (run by
+#: JupyterLab) ~/.npm/_logs. HOME, the XDG folders and npm's cache all point into the temporary root.
+HOME_DIR = _TMP_ROOT / "home"
+for _name, _path in {
+    "HOME": HOME_DIR,
+    "XDG_CONFIG_HOME": HOME_DIR / ".config",
+    "XDG_CACHE_HOME": HOME_DIR / ".cache",
+    "XDG_DATA_HOME": HOME_DIR / ".local" / "share",
+    "XDG_STATE_HOME": HOME_DIR / ".local" / "state",
+    "npm_config_cache": HOME_DIR / ".npm",
+}.items():
+    _path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ[_name] = str(_path)
 
 
 def install_kernelspec(

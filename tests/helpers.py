@@ -104,6 +104,24 @@ def iopub_for(kc: BlockingKernelClient, msg_id: str, timeout: float = TIMEOUT) -
             return msgs
 
 
+def iopub_after_idle(kc: BlockingKernelClient, msg_id: str, wait: float = 0.5) -> list[dict[str, Any]]:
+    """Messages with ``msg_id`` as parent that arrive within ``wait`` s after its idle (call after ``iopub_for``).
+
+    ``iopub_for`` stops at idle, so on its own it can never see output sent too late; nbclient
+    stops collecting at idle too, so anything here is output a notebook loses.
+    """
+    late: list[dict[str, Any]] = []
+    deadline = time.monotonic() + wait
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            msg = kc.get_iopub_msg(timeout=remaining)
+        except Empty:
+            break
+        if msg["parent_header"].get("msg_id") == msg_id:
+            late.append(msg)
+    return late
+
+
 def execute(
     kc: BlockingKernelClient, code: str, timeout: float = TIMEOUT, **kw: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -125,17 +143,25 @@ def stdout_text(msgs: list[dict[str, Any]], name: str = "stdout") -> str:
     return "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream" and m["content"]["name"] == name)
 
 
+#: The seed article's folder: ``shared/seed`` beside the checkout (``../shared/seed`` from the repository root),
+#: as CI and the worktrees lay it out.
+SEED_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "seed"
+
+
 def seed_dir() -> Path:
-    """The seed article's folder: ``shared/seed`` beside the checkout (as CI lays it out), or /work/shared/seed."""
-    for candidate in (Path(__file__).resolve().parents[2] / "shared" / "seed", Path("/work/shared/seed")):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("the seed article (shared/seed) is not beside this checkout")
+    """The seed article's folder; a missing seed is a test failure, never a skip."""
+    folder = SEED_DIR.resolve()
+    if not folder.is_dir() or not any(folder.glob("*.txt")):
+        raise AssertionError(f"the seed article is missing: expected its .txt files in {folder} (shared/seed beside "
+                             "this checkout); put the seed there, the porting tests are checked against it")
+    return folder
 
 
 def seed_echokernel_source() -> str:
     """The EchoKernel code block of the seed article, verbatim."""
-    texts = [p.read_text(encoding="utf-8") for p in sorted(seed_dir().glob("*.txt"))]
-    article = next(t for t in texts if "`echokernel.py`:" in t)
+    folder = seed_dir()
+    texts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))]
+    article = next((t for t in texts if "`echokernel.py`:" in t), None)
+    assert article is not None, f"no seed article in {folder} has the `echokernel.py`: code block"
     return article.split("`echokernel.py`:", 1)[1].split("```py\n", 1)[1].split("```", 1)[0]
 

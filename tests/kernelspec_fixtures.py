@@ -77,9 +77,10 @@ def jupyter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Jupyter:
     return dirs
 
 
-def kk(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m kernelkit ARGS`` as a user would (a subprocess, in ``cwd``)."""
-    return subprocess.run([sys.executable, "-m", "kernelkit", *args], cwd=cwd, input=input,
+def kk(*args: str, cwd: Path | None = None, input: str | None = None,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m kernelkit ARGS`` as a user would (a subprocess, in ``cwd``, with ``env`` if given)."""
+    return subprocess.run([sys.executable, "-m", "kernelkit", *args], cwd=cwd, input=input, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -95,8 +95,18 @@ class Published:
         self.ported = self.root / "ported"
 
 
+def pip_cache() -> str:
+    """pip's own cache of the user running the tests (conftest points HOME at a temporary folder,
+    which would make every run download the kernels' dependencies again): the one folder outside
+    the temporary ones that this suite writes to, and only pip writes there."""
+    import pwd
+
+    return os.environ.get("PIP_CACHE_DIR") or str(Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "pip")
+
+
 def _pip(python: Path, *args: str) -> None:
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PIP_ROOT_USER_ACTION": "ignore"}
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PIP_ROOT_USER_ACTION": "ignore",
+           "PIP_CACHE_DIR": pip_cache()}
     env.pop("PYTHONPATH", None)
     subprocess.run([str(python), "-m", "pip", "-q", *args], check=True, env=env)
 

@@ -183,6 +183,7 @@ def test_unknown_non_request_is_only_logged(raw, kernel_log) -> None:
     kernel_log("unknown message type 'foo_notification'")
 
 
+@pytest.mark.slow
 def test_100_mb_message_and_kernel_keeps_serving(raw) -> None:
     big = "x" * (100 * 1024 * 1024)
     msg_id = raw.send("kernel_info_request", {"padding": big})

@@ -18,6 +18,8 @@ from conftest import CALC, ECHO, TEST_KERNEL_ENV, install_kernelspec
 pytest.importorskip("matplotlib")
 pytest.importorskip("psutil")
 
+pytestmark = pytest.mark.slow  # more than ~3 s a test: real benchmark runs
+
 BROKEN = "kk-bench-broken"
 SHORT = ["--starts", "2", "--python-starts", "1", "--cells", "10", "--warmup", "2", "--stream-mb", "0.2",
          "--stream-reps", "1", "--clients", "2", "--requests", "20", "--timeout", "30"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import running_kernel
-from kernelspec_fixtures import Jupyter, assert_clean_error, jupyter, kk  # noqa: F401  (fixture)
+from kernelspec_fixtures import ECHO_SOURCE, Jupyter, assert_clean_error, jupyter, kk  # noqa: F401  (fixture)
 
 
 def jupyter_kernelspec(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,6 +53,7 @@ def assert_echoes(name: str, cwd: Path) -> None:
     assert reply["content"]["status"] == "ok" and "hello" in texts
 
 
+@pytest.mark.slow
 def test_install_options_dry_run_and_json(jupyter: Jupyter) -> None:
     logo = png(jupyter.work / "logo.png", 64, 64)
     args = ["install", "kernelkit.kernels.echo", "--name", "e2", "--display-name", "Echo Two", "--language", "txt",
@@ -73,6 +74,7 @@ def test_install_options_dry_run_and_json(jupyter: Jupyter) -> None:
     assert (spec["display_name"], spec["language"]) == ("Echo Two", "txt")
 
 
+@pytest.mark.slow
 def test_prefix_and_replace(jupyter: Jupyter) -> None:
     prefix = jupyter.work / "env"
     assert kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix)).returncode == 0
@@ -83,6 +85,7 @@ def test_prefix_and_replace(jupyter: Jupyter) -> None:
     assert kk("install", "x", "--user", "--prefix", str(prefix)).returncode == 2
 
 
+@pytest.mark.slow
 def test_jupyter_installed_spec_is_listed_diagnosed_and_removed(jupyter: Jupyter) -> None:
     source = jupyter.work / "bash-like"
     jupyter.write_spec(jupyter.work, "bash-like", {
@@ -135,7 +138,8 @@ def test_module_importable_only_from_here_is_refused(jupyter: Jupyter) -> None:
     """The seed pitfall at install time: the module imports from its own folder, not from the kernel's."""
     jupyter.echo_file(folder=".")
     done = kk("install", "echokernel", cwd=jupyter.work)
-    assert_clean_error(done, 1, "cannot load echokernel from another folder", "give the path to its .py file")
+    assert_clean_error(done, 1, "cannot import echokernel from another folder",
+                       f"give the path to its .py file instead: kernelkit install {jupyter.work / 'echokernel.py'}")
 
 
 def test_nonexistent_interpreter(jupyter: Jupyter) -> None:
@@ -157,6 +161,7 @@ def test_unwritable_prefix_suggests_user(jupyter: Jupyter) -> None:
     assert_clean_error(kk("install", "kernelkit.kernels.echo", "--prefix", str(blocker)), 1, "cannot write", "--user")
 
 
+@pytest.mark.slow
 def test_bad_options(jupyter: Jupyter) -> None:
     assert_clean_error(kk("install", "kernelkit.kernels.echo", "--env", "NOEQUALS"), 1, "KEY=VALUE")
     assert_clean_error(kk("install", "kernelkit.kernels.echo", "--metadata", "[1]"), 1, "JSON object")
@@ -198,3 +203,67 @@ def test_remove_unknown_name_suggests_and_fails(jupyter: Jupyter) -> None:
 def test_help(command: str) -> None:
     done = kk(command, "--help")
     assert done.returncode == 0 and "usage: kernelkit" in done.stdout and "exit codes" in done.stdout
+
+
+# ---- errors specific to the case: one sentence of what is wrong, one of what to do ----------
+
+GENERIC = "install the kernel's package into that interpreter"  # the advice these cases must not get
+
+BAD_KERNELS = {
+    "syntax": ("from kernelkit import Kernel\n\nclass K(Kernel)\n    pass\n",
+               ["line 3 has a syntax error", "class K(Kernel)", "fix that line"]),
+    "empty": ("import os\nVALUE = 1\n",
+              ["defines no Kernel subclass", "class MyKernel(kernelkit.Kernel)"]),
+    "ported": ("from ipykernel.kernelbase import Kernel\n\nclass EchoKernel(Kernel):\n    implementation = 'Echo'\n",
+               ["EchoKernel in", "is based on ipykernel's Kernel, not kernelkit's",
+                "change its import to `from kernelkit import Kernel`"]),
+    "two": ("from kernelkit import Kernel\n\nclass A(Kernel):\n    pass\n\nclass B(Kernel):\n    pass\n",
+            ["defines 2 Kernel subclasses (A, B)", "two.py:A"]),
+    "needs": ("import no_such_dependency_xyz\n",
+              ["imports 'no_such_dependency_xyz'", "pip install no_such_dependency_xyz"]),
+    "raises": ("from kernelkit import Kernel\n\nraise RuntimeError('config missing')\n",
+               ["line 3: RuntimeError: config missing", "fix that error"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_KERNELS))
+def test_install_errors_are_specific_to_the_case(jupyter: Jupyter, case: str) -> None:
+    source, phrases = BAD_KERNELS[case]
+    path = jupyter.work / f"{case}.py"
+    path.write_text(source, encoding="utf-8")
+    done = kk("install", str(path))
+    assert_clean_error(done, 1, *phrases)
+    assert GENERIC not in done.stderr, done.stderr
+    assert done.stderr.count("kernelkit: error:") == 1
+    assert not jupyter.user_kernels.exists() or not list(jupyter.user_kernels.iterdir())
+
+
+def test_ipykernel_kernel_on_an_interpreter_without_ipykernel_gets_the_port_hint(jupyter: Jupyter, tmp_path: Path) -> None:
+    """The seed's EchoKernel as written, on an interpreter that has kernelkit but no ipykernel."""
+    blocker = tmp_path / "blocked"
+    (blocker / "ipykernel").mkdir(parents=True)
+    (blocker / "ipykernel" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'ipykernel'\", "
+                                                       "name='ipykernel')\n")
+    python = tmp_path / "python3"
+    python.write_text(f"#!/bin/sh\nPYTHONPATH={blocker} exec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
+    path = jupyter.work / "echokernel.py"
+    path.write_text(BAD_KERNELS["ported"][0], encoding="utf-8")
+    done = kk("install", str(path), "--python", str(python))
+    assert_clean_error(done, 1, "imports ipykernel", "written for ipykernel",
+                       "change its import to `from kernelkit import Kernel`")
+    assert GENERIC not in done.stderr
+
+
+@pytest.mark.parametrize("case", ["syntax", "ported"])
+def test_installed_kernel_that_breaks_later_says_why_at_start(jupyter: Jupyter, case: str) -> None:
+    """Installed fine, then edited: the kernel process itself prints the same one-line error, not a traceback."""
+    path = jupyter.work / "later.py"
+    path.write_text(ECHO_SOURCE, encoding="utf-8")
+    assert kk("install", str(path), "--name", "later").returncode == 0
+    path.write_text(BAD_KERNELS[case][0], encoding="utf-8")
+    argv = json.loads((jupyter.user_kernels / "later" / "kernel.json").read_text())["argv"]
+    done = subprocess.run([a.replace("{connection_file}", str(jupyter.work / "c.json")) for a in argv],
+                          capture_output=True, text=True, timeout=60, cwd=jupyter.work)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert BAD_KERNELS[case][1][-1] in done.stderr, done.stderr

@@ -23,6 +23,7 @@ from helpers import (
     TIMEOUT,
     drain,
     execute,
+    iopub_after_idle,
     iopub_for,
     kernel_pid,
     outputs,
@@ -93,6 +94,7 @@ def test_kernel_info_on_control(echo) -> None:
     assert reply["content"]["implementation"] == "Echo"
 
 
+@pytest.mark.slow
 def test_kernel_info_on_control_while_shell_is_busy(sleepy) -> None:
     km, kc = sleepy
     msg_id = kc.execute("2")
@@ -228,7 +230,8 @@ def test_print_reaches_client_as_stream_before_the_reply(calc) -> None:
     assert stdout_text(msgs, "stderr") == "err!\n"
     streams = [m for m in msgs if m["msg_type"] == "stream"]
     assert all(m["header"]["date"] <= reply["header"]["date"] for m in streams), "a stream was sent after the reply"
-    assert types(msgs)[-1] == "status"
+    assert types(msgs)[0] == "status" and msgs[0]["content"]["execution_state"] == "busy"
+    assert iopub_after_idle(calc, msg_id) == [], "output sent after idle (nbclient would lose it)"
 
 
 def test_print_after_a_long_cell_is_flushed_with_its_own_parent(calc) -> None:
@@ -463,6 +466,7 @@ def test_interrupt_while_idle_is_harmless(sleepy) -> None:
     assert km.is_alive()
 
 
+@pytest.mark.slow
 def test_heartbeat_answers_while_a_cell_sleeps(sleepy) -> None:
     km, kc = sleepy
     msg_id = kc.execute("3")

@@ -185,6 +185,7 @@ def test_a_shadowing_module_in_the_working_folder_does_not_break_an_installed_ke
 # ---- 7: stdin, identities, thread output ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_stdin_floods_do_not_grow_the_kernel_and_input_still_works() -> None:
     with running_kernel(CALC) as (km, kc):
         execute(kc, "1")

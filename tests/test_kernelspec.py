@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from jupyter_core.paths import SYSTEM_JUPYTER_PATH
 
 import kernelkit
 from kernelkit.tools import kernelspecs as kernelspec
@@ -35,6 +37,34 @@ def test_names_derived_from_targets_follow_the_rules(text: str, name: str) -> No
     assert kernelspec.name_from(text) == name
 
 
+def _in_virtualenv() -> bool:
+    """What jupyter_core checks, without its private helper: a venv (sys.prefix != sys.base_prefix) we own."""
+    return sys.prefix != sys.base_prefix and Path(sys.prefix).stat().st_uid == os.geteuid()
+
+
+@pytest.mark.parametrize(("prefer_env", "env_first"), [
+    (None, _in_virtualenv()),  # the default: env before user inside a virtualenv, user first otherwise
+    ("1", True),
+    ("0", False),
+])
+def test_kernel_dirs_order_follows_jupyter_core(jupyter: Jupyter, monkeypatch: pytest.MonkeyPatch,
+                                                prefer_env: str | None, env_first: bool) -> None:
+    if prefer_env is None:
+        monkeypatch.delenv("JUPYTER_PREFER_ENV_PATH", raising=False)
+    else:
+        monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", prefer_env)
+    dirs = kernelspec.kernel_dirs()
+    env = kernelspec.sys_prefix_kernels_dir()
+    assert dirs[0] == jupyter.path_kernels
+    user = dirs.index(jupyter.user_kernels)
+    if env != kernelspec.system_kernels_dir():
+        assert (dirs.index(env) < user) == env_first, dirs
+        assert dirs[1] == (env if env_first else jupyter.user_kernels), dirs
+    else:  # a Python installed in /usr/local: env is the system folder, always after user
+        assert dirs.index(env) > user, dirs
+    assert dirs[-1] == Path(SYSTEM_JUPYTER_PATH[-1]) / "kernels", dirs
+
+
 def test_precedence_shadowing_and_case_insensitive_get(jupyter: Jupyter) -> None:
     first = jupyter.write_spec(jupyter.path_kernels, "Echo", {**GOOD, "display_name": "from JUPYTER_PATH"})
     second = jupyter.write_spec(jupyter.user_kernels, "echo", {**GOOD, "display_name": "from user"})
@@ -44,8 +74,8 @@ def test_precedence_shadowing_and_case_insensitive_get(jupyter: Jupyter) -> None
     for typed in ("echo", "ECHO", "Echo"):
         got = kernelspec.get(typed)
         assert got.display_name == "from JUPYTER_PATH" and got.resource_dir == first
-    dirs = kernelspec.kernel_dirs()
-    assert dirs[0] == jupyter.path_kernels and dirs[1] == jupyter.user_kernels
+    dirs = kernelspec.kernel_dirs()  # whatever comes next (user or env: test_kernel_dirs_order_...), JUPYTER_PATH wins
+    assert dirs[0] == jupyter.path_kernels and jupyter.user_kernels in dirs[1:]
 
 
 def test_spec_attributes_for_exec(jupyter: Jupyter) -> None:

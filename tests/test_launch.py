@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,71 @@ def test_run_without_connection_file_writes_a_private_one_and_serves(tmp_path: P
             proc.wait()
 
 
+def test_terminal_kernel_explains_ctrl_c_once_and_ctrl_backslash_removes_its_file(tmp_path: Path) -> None:
+    """``python -m kernelkit_launcher TARGET`` from a terminal: Ctrl-C (SIGINT) says how to stop it, once,
+    and the kernel keeps serving; Ctrl-\\ (SIGQUIT) stops it and removes the connection file it wrote."""
+    proc = subprocess.Popen([sys.executable, "-m", "kernelkit_launcher", "kernelkit.kernels.echo"],
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert proc.stderr is not None
+        lines = [proc.stderr.readline(), proc.stderr.readline()]
+        match = re.search(r"--existing (\S+\.json)", "".join(lines))
+        assert match, f"no attach hint in {lines!r}"
+        path = Path(match.group(1))
+        client = BlockingKernelClient(connection_file=str(path))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=10)
+            for _ in range(3):
+                proc.send_signal(signal.SIGINT)
+                time.sleep(0.2)
+            reply = client.execute_interactive("still here", timeout=10, output_hook=lambda msg: None)
+            assert reply["content"]["status"] == "ok", "Ctrl-C must not stop or break an idle kernel"
+        finally:
+            client.stop_channels()
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGQUIT)
+        assert proc.wait(timeout=10) == 0
+        assert not path.exists(), "Ctrl-\\ left the connection file behind"
+        rest = proc.stderr.read()
+        assert rest.count("Ctrl-C interrupts a running cell but does not stop this kernel") == 1, rest
+        assert f"kill {proc.pid}" in rest and "Ctrl-\\" in rest, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_kernel_given_a_connection_file_leaves_it_on_ctrl_backslash(tmp_path: Path) -> None:
+    """A frontend owns the file it passes with -f: SIGQUIT must not remove it (and prints no terminal hint)."""
+    from jupyter_client.connect import write_connection_file
+
+    path = tmp_path / "kernel.json"
+    write_connection_file(str(path))
+    proc = subprocess.Popen([sys.executable, "-m", "kernelkit_launcher", "kernelkit.kernels.echo", "-f", str(path)],
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        client = BlockingKernelClient(connection_file=str(path))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=10)
+        finally:
+            client.stop_channels()
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGQUIT)
+        code = proc.wait(timeout=10)
+        assert code == -signal.SIGQUIT, code  # the default action: the kernel installs no handler here
+        assert path.exists()
+        assert proc.stderr is not None and "Ctrl-C interrupts" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_run_binds_loopback_only(tmp_path: Path) -> None:
     import json
 
@@ -74,7 +141,7 @@ def test_run_binds_loopback_only(tmp_path: Path) -> None:
     [
         ("no_such_module_xyz", "no module named 'no_such_module_xyz'"),
         ("kernelkit.kernels.echo:Nope", "no Kernel subclass named 'Nope'"),
-        ("kernelkit.protocol.wire", "defines 0 Kernel subclasses"),
+        ("kernelkit.protocol.wire", "kernelkit.protocol.wire defines no Kernel subclass; define one in it"),
         ("/nonexistent/kernel.py", "does not exist"),
     ],
 )
@@ -111,6 +178,16 @@ def test_exec_runs_code_through_an_installed_kernel() -> None:
     assert result.stdout == "hello, kernel\n"
 
 
+def test_exec_says_what_a_terminal_cannot_show() -> None:
+    from conftest import CALC
+
+    result = run_cli("exec", CALC, "display({'text/html': '<b>rich</b>', 'image/png': 'iVBORw0KGgo='})",
+                     "display({'text/html': '<b>x</b>', 'text/plain': 'x, in plain text'})")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "x, in plain text\n"
+    assert result.stderr.count("[image/png, text/html output: not shown in a terminal]") == 1, result.stderr
+
+
 def test_exec_json_and_unknown_kernel() -> None:
     import json
 
@@ -144,3 +221,13 @@ def test_ipc_transport_through_jupyter_client(tmp_path: Path) -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
+
+
+def test_positional_arguments_are_the_apps_extra_args_as_in_ipykernel(tmp_path) -> None:
+    """``jupyter run --kernel K FILE`` passes FILE to the kernel; ipykernel keeps it in ``extra_args``."""
+    from kernelkit.kernel.app import parse_kernel_args
+
+    args = parse_kernel_args(["-f", str(tmp_path / "k.json"), "notes.txt", "--IPKernelApp.x=1"])
+    assert args.extra_args == ["notes.txt"]
+    with pytest.raises(SystemExit):
+        parse_kernel_args(["--no-such-option"])

@@ -89,6 +89,7 @@ json_values = st.recursive(
     buffers=st.lists(st.binary(max_size=64), max_size=3),
     key=st.binary(max_size=32),
 )
+@pytest.mark.slow
 def test_round_trip_property(content: dict, idents: list[bytes], buffers: list[bytes], key: bytes) -> None:
     signer = Signer(key)
     msg = make_msg(content=content, buffers=buffers)

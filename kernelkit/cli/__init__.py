@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from kernelkit._version import __version__
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench")
+COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench", "new")
+#: Subcommands that take ``-- ARGS`` and get ARGS untouched as ``args.passthrough``.
+PASSTHROUGH = ("install",)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran and found something broken, or failed
@@ -42,7 +44,13 @@ def fail(message: str, code: int = EXIT_FAILURE) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if argv and argv[0] in PASSTHROUGH and "--" in argv:
+        at = argv.index("--")
+        argv, passthrough = argv[:at], argv[at + 1:]
     args, extra = parser.parse_known_args(argv)
+    args.passthrough = passthrough
     if args.command is None:
         parser.print_help()
         sys.exit(EXIT_USAGE)

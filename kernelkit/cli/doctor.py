@@ -7,7 +7,8 @@ import json
 import sys
 
 from kernelkit.tools import kernelspecs as kernelspec
-from kernelkit.tools.doctor import ERROR, OK, START_TIMEOUT, WARN, Report, diagnose_all
+from kernelkit.tools import probe
+from kernelkit.tools.doctor import ERROR, OK, START_TIMEOUT, WARN, Report, diagnose_all, frontend
 from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
 
 _MARK = {OK: "ok   ", WARN: "warn ", ERROR: "ERROR"}
@@ -27,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-start", action="store_true", help="only the static checks; do not start kernels")
     parser.add_argument("--timeout", type=float, default=START_TIMEOUT, metavar="SECONDS",
                         help=f"how long to wait for kernel_info_reply (default {START_TIMEOUT:g})")
+    parser.add_argument("--frontend-python", metavar="PATH",
+                        help="the interpreter your Jupyter (jupyter_client) runs on: it replaces a bare python, "
+                        "pythonX or pythonX.Y of its own version in argv[0] with itself, so that is the interpreter "
+                        "checked and started for such specs (default: the interpreter of the `jupyter` command on "
+                        "PATH, else the Python running doctor; the output says which)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -38,10 +44,16 @@ def run(args: argparse.Namespace) -> int:
         fail(str(kernelspec.NoSuchKernel(name, known)))
     if unknown:
         return EXIT_FAILURE
-    reports = diagnose_all(args.names, start=not args.no_start, timeout=args.timeout)
+    try:
+        front = frontend(args.frontend_python)
+    except probe.ProbeError as exc:
+        return fail(f"{exc}; give the path of the Python your Jupyter runs on")
+    reports = diagnose_all(args.names, start=not args.no_start, timeout=args.timeout, front=front)
     if args.json:
-        print(json.dumps({"kernels": [r.to_dict() for r in reports], "ok": all(r.ok for r in reports)}, indent=2))
+        print(json.dumps({"kernels": [r.to_dict() for r in reports], "ok": all(r.ok for r in reports),
+                          "frontend": front.to_dict()}, indent=2))
     else:
+        print(f"Frontend assumed: jupyter_client on {front.describe()}\n")
         if not reports:
             print("No kernels installed; searched: " + ", ".join(str(d) for d in kernelspec.kernel_dirs()))
         for report in reports:

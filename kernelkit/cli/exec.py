@@ -38,7 +38,10 @@ def _text(msg: Message) -> tuple[str, str]:
     if kind == "stream":
         return content.get("name", "stdout"), content.get("text", "")
     if kind in ("display_data", "execute_result", "update_display_data"):
-        text = content.get("data", {}).get("text/plain", "")
+        data = content.get("data") or {}
+        text = data.get("text/plain")
+        if not isinstance(text, str):  # say what a terminal cannot show rather than nothing (stdout stays the output)
+            return "stderr", f"[{', '.join(sorted(data)) or 'empty'} output: not shown in a terminal]\n"
         return "stdout", text + ("\n" if text and not text.endswith("\n") else "")
     if kind == "error":
         return "stderr", "\n".join(content.get("traceback", [])) + "\n"

@@ -26,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "holding a kernelkit Kernel subclass, or a kernelspec folder (like `jupyter kernelspec install DIR`). "
         "The absolute interpreter is pinned in argv and checked, before anything is written, to import the "
         "target from an unrelated folder.",
-        epilog="exit codes: 0 installed, 1 refused or failed (the message says how to fix it), 2 usage error",
+        epilog="kernel arguments: everything after `--` goes into the kernelspec's argv after "
+        "`-f {connection_file}`, e.g. `kernelkit install kernelkit.kernels.sqlite -- --database shop.db`; "
+        "they are checked against the kernel's own options first.\n"
+        "exit codes: 0 installed, 1 refused or failed (the message says how to fix it), 2 usage error",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target", metavar="TARGET", help="module:Class, module, path/to/file.py, or a kernelspec folder")
     parser.add_argument("--name", help="kernel name (default: from the module or folder name; "
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             user=args.user, prefix=args.prefix, sys_prefix=args.sys_prefix,
             env=parse_env(args.env), interrupt_mode=args.interrupt_mode, logo=args.logo,
             metadata=parse_metadata(args.metadata), python=args.python,
-            replace=args.replace, dry_run=args.dry_run,
+            replace=args.replace, dry_run=args.dry_run, kernel_args=getattr(args, "passthrough", ()),
         )
     except KernelSpecError as exc:
         return fail(str(exc))

@@ -14,8 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "list",
         help="list installed kernels, flagging shadowed and broken ones",
-        description="List every kernelspec on the Jupyter path in precedence order (JUPYTER_PATH, user, env, "
-        "system). A spec hidden by a same-named one earlier on the path is marked 'shadowed'; one whose "
+        description="List every kernelspec on the Jupyter path in precedence order, as jupyter_core computes "
+        "it: JUPYTER_PATH; then user and env (sys.prefix), user first except inside a virtualenv or conda env "
+        "or with JUPYTER_PREFER_ENV_PATH set, where env comes first (JUPYTER_PREFER_ENV_PATH=0 forces user "
+        "first); then system. A spec hidden by a same-named one earlier on the path is marked 'shadowed'; one whose "
         "kernel.json is unusable or whose interpreter is missing is marked 'broken'.",
         epilog="--json prints `jupyter kernelspec list --json`'s schema ({\"kernelspecs\": {name: {resource_dir, "
         "spec}}}, the specs Jupyter would use) plus \"shadowed\" and \"broken\" lists. exit codes: 0 always "

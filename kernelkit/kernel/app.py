@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -45,11 +46,12 @@ def parse_kernel_args(argv: Sequence[str], kernel_class: type[Any] | None = None
         kernel_class.add_arguments(parser.add_argument_group(f"{kernel_class.__name__} options"))
     args, unknown = parser.parse_known_args(argv)
     ignored = [a for a in unknown if a.startswith("--") and "." in a.split("=", 1)[0]]
-    # Positional arguments nobody declared are the application's extra_args, as in ipykernel
-    # (metakernel runs them as files at start-up).
+    # Positional arguments are the application's ``extra_args`` (ipykernel's too: ``jupyter run
+    # --kernel K FILE`` passes FILE); an unknown option is a mistake worth stopping for.
     args.extra_args = [a for a in unknown if not a.startswith("-")]
-    if len(ignored) + len(args.extra_args) != len(unknown):
-        parser.error(f"unrecognized arguments: {' '.join(a for a in unknown if a not in ignored and a.startswith('-'))}")
+    bad = [a for a in unknown if a not in ignored and a not in args.extra_args]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)}")
     if ignored:
         log.warning("ignoring ipykernel configuration options: %s", " ".join(ignored))
     return args
@@ -129,6 +131,8 @@ def serve(kernel_class: type[Any], args: argparse.Namespace, app: KernelApp | No
         connection.write(info, path)
     if created and not args.connection_file:
         print(f"To connect a client to this kernel, use:\n    jupyter console --existing {path}", file=sys.stderr)
+    if created:
+        _terminal_signals(path, standalone=not args.connection_file)
     try:
         server.serve_forever(kernel)
     finally:
@@ -140,7 +144,7 @@ def serve(kernel_class: type[Any], args: argparse.Namespace, app: KernelApp | No
 def attach(kernel_class: type[Any], io: KernelServer, parent: Any = None, arguments: argparse.Namespace | None = None) -> Any:
     """Build ``kernel_class`` served by ``io``: its session and sockets are set before ``__init__``
     runs, so subclass constructors can use them."""
-    kernel = kernel_class.__new__(kernel_class)
+    kernel = kernel_class.__new__(kernel_class)  # type: ignore[call-overload]  # a subclass may define __new__ (traitlets)
     kernel._io = io
     kernel.session = io.session
     kernel.iopub_socket = io.socket("iopub")
@@ -151,3 +155,43 @@ def attach(kernel_class: type[Any], io: KernelServer, parent: Any = None, argume
     kernel.arguments = arguments
     kernel.__init__()
     return kernel
+
+
+STOP_HINT = ("kernelkit: Ctrl-C interrupts a running cell but does not stop this kernel; to stop it, quit from a "
+             "client (`exit` in jupyter console), press Ctrl-\\ or run `kill {pid}`")
+
+
+def _terminal_signals(path: str | os.PathLike[str], standalone: bool) -> None:
+    """For a kernel that wrote its own connection file (call after the server installed its handlers).
+
+    SIGQUIT (Ctrl-\\) removes that file and then stops the kernel as SIGTERM does; the
+    default action would kill the process and leave the file behind. A kernel started from a
+    terminal (no ``-f``) also says once, at the first Ctrl-C, how to stop it: Ctrl-C only
+    interrupts user code, so an idle kernel otherwise ignores it without a word.
+    """
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def on_sigquit(signum: int, frame: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        if callable(on_sigterm):
+            on_sigterm(signal.SIGTERM, frame)
+        else:
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGQUIT, on_sigquit)
+    if not standalone:
+        return
+    on_sigint = signal.getsignal(signal.SIGINT)
+    hinted = False
+
+    def on_sigint_hint(signum: int, frame: Any) -> None:
+        nonlocal hinted
+        if not hinted:
+            hinted = True
+            print(STOP_HINT.format(pid=os.getpid()),
+                  file=sys.__stderr__, flush=True)
+        if callable(on_sigint):
+            on_sigint(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint_hint)

@@ -84,7 +84,7 @@ class CommManager:
     def comm_open(self, stream: Any, ident: Any, msg: Message) -> None:
         content = msg["content"]
         comm_id, target_name = content.get("comm_id"), content.get("target_name")
-        target = self.targets.get(target_name)  # type: ignore[arg-type]
+        target = self.targets.get(str(target_name))
         comm = Comm(self.kernel, str(target_name), str(comm_id))
         if target is None:
             log.warning("comm_open for unknown target %r: closing it", target_name)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import getpass
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -72,6 +71,7 @@ def resolve(value: Any) -> Any:
         return value
     import asyncio  # only for async hooks: importing it costs a plain kernel's start-up ~20 ms
 
+    loop: asyncio.AbstractEventLoop | None
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -140,7 +140,7 @@ class RequestHandlers:
         def getpass(self, prompt: str = "Password: ", stream: Any = None) -> str: ...
         @property
         def iopub_socket(self) -> Any: ...
-        def _current_request(self) -> Request: ...
+        def _current_request(self) -> Request | None: ...
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -164,6 +164,8 @@ class RequestHandlers:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
+        import getpass  # here, not at start-up: it imports termios
+
         saved = builtins.input, getpass.getpass
         builtins.input, getpass.getpass = self.raw_input, self.getpass  # type: ignore[assignment]
         try:

@@ -6,7 +6,6 @@ this class keeps that call working on top of the pure functions in :mod:`kernelk
 
 from __future__ import annotations
 
-import getpass
 import itertools
 import os
 import threading
@@ -41,9 +40,15 @@ class _SharedReplayGuard(wire.ReplayGuard):
 
 
 def _default_username() -> str:
+    """What ``getpass.getuser()`` returns, without importing getpass (and termios) at start-up."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
     try:
-        return getpass.getuser()
-    except Exception:  # no user database entry (containers): any name will do
+        import pwd
+
+        return pwd.getpwuid(os.getuid())[0]
+    except (ImportError, KeyError):  # no user database entry (containers): any name will do
         return "kernel"
 
 

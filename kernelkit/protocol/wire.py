@@ -18,7 +18,6 @@ import os
 import time
 from array import array
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timezone
 from typing import Any, Union
 
 DELIMITER = b"<IDS|MSG>"
@@ -48,7 +47,7 @@ class Signer:
         digest = scheme[len("hmac-") :]
         try:
             # An empty name ("hmac-") makes hmac raise TypeError, not ValueError.
-            self._keyed = hmac.new(self.key, digestmod=digest or None)
+            self._keyed = hmac.new(self.key, digestmod=digest or None)  # type: ignore[arg-type]
         except (ValueError, TypeError):
             raise ValueError(
                 f"signature_scheme {scheme!r} names no hash known to hashlib: use e.g. 'hmac-sha256'"
@@ -157,6 +156,8 @@ class ReplayGuard:
 
 def utc_now() -> str:
     """ISO 8601 timestamp with timezone, as the protocol's header ``date`` requires."""
+    from datetime import datetime, timezone
+
     return datetime.now(timezone.utc).isoformat()
 
 
@@ -205,6 +206,8 @@ def new_header(
 
 def _json_default(obj: Any) -> Any:
     """JSON for the few non-JSON types kernels commonly put in messages."""
+    from datetime import date, datetime  # only for a value JSON cannot carry
+
     if isinstance(obj, (datetime, date)):
         return obj.isoformat()
     if isinstance(obj, (bytes, bytearray, memoryview)):

@@ -3,7 +3,7 @@ folder) into a kernel.json that starts from any working directory, then write it
 
 The written ``argv`` for a kernelkit Kernel class is always::
 
-    [ABS_PYTHON, "-m", "kernelkit_launcher", "TARGET", "-f", "{connection_file}"]
+    [ABS_PYTHON, "-m", "kernelkit_launcher", "TARGET", "-f", "{connection_file}", *KERNEL_ARGS]
 
 rather than ``[ABS_PYTHON, "-m", MODULE, ...]``: it works for every Kernel subclass whether or
 not its module launches itself under ``if __name__ == "__main__"`` (which install cannot see
@@ -21,7 +21,7 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,17 +55,21 @@ def install(
     sys_prefix: bool = False,
     env: Mapping[str, str] | None = None,
     interrupt_mode: str | None = None,
-    logo: str | os.PathLike[str] | None = None,
+    logo: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     metadata: Mapping[str, Any] | None = None,
     python: str | os.PathLike[str] | None = None,
     replace: bool = False,
     dry_run: bool = False,
+    kernel_args: Sequence[str] = (),
 ) -> InstallResult:
     """Install a kernel so Jupyter can start it from anywhere; see the module docstring for the argv.
 
     With none of ``user``/``prefix``/``sys_prefix`` it installs for the current user. Raises
     KernelSpecError (or probe.TargetNotImportable) with a one-sentence message and the fix.
+    ``kernel_args`` (``kernelkit install TARGET -- ARGS``) go into argv after ``-f {connection_file}``;
+    for a Kernel class they are first checked against its ``add_arguments``.
     """
+    kernel_args = [str(a) for a in kernel_args]
     if interrupt_mode is not None and interrupt_mode not in kernelspec.INTERRUPT_MODES:
         raise KernelSpecError(f"--interrupt-mode must be 'signal' or 'message', not {interrupt_mode!r}")
     kernels_dir = kernelspec.destination_dir(user=user, prefix=prefix, sys_prefix=sys_prefix)
@@ -75,8 +79,9 @@ def install(
     if not isinstance(target, type) and Path(target).is_dir():
         source_dir = Path(target)
         kernel_json, default_name = _from_folder(source_dir, interpreter, python is not None, env)
+        kernel_json["argv"] = [*kernel_json["argv"], *kernel_args]
     else:
-        kernel_json, default_name = _from_class(_target_text(target), interpreter, env)
+        kernel_json, default_name = _from_class(_target_text(target), interpreter, env, kernel_args)
     final_name = kernelspec.check_name(name) if name else default_name
     if display_name:
         kernel_json["display_name"] = display_name
@@ -127,19 +132,24 @@ def _target_text(target: type | str | os.PathLike[str]) -> str:
     return text
 
 
-def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tuple[dict[str, Any], str]:
-    """kernel.json for a kernelkit Kernel subclass, after checking ``python`` imports it from elsewhere."""
+def _from_class(
+    target: str, python: str, env: Mapping[str, str] | None, kernel_args: Sequence[str] = ()
+) -> tuple[dict[str, Any], str]:
+    """kernel.json for a kernelkit Kernel subclass, after checking ``python`` imports it from elsewhere
+    and accepts ``kernel_args``."""
     try:
-        info = probe.describe_target(python, target, env)
+        info = probe.describe_target(python, target, env, kernel_args)
     except probe.ProbeError as exc:
         raise KernelSpecError(f"{exc}; choose a working interpreter with --python") from None
     except probe.TargetNotImportable as exc:
+        raise KernelSpecError(_not_importable(exc, target, python)) from None
+    if info.args_error:
         raise KernelSpecError(
-            f"{exc}; install the kernel's package into that interpreter ({python} -m pip install -e PROJECT_DIR), "
-            "give the path to its .py file, or choose another --python"
-        ) from None
+            f"{target} does not accept the kernel arguments {' '.join(kernel_args)!r} ({info.args_error}); "
+            f"see its options with: {python} -m kernelkit_launcher {info.spec} --help"
+        )
     kernel_json: dict[str, Any] = {
-        "argv": [python, "-m", "kernelkit_launcher", info.spec, "-f", "{connection_file}"],
+        "argv": [python, "-m", "kernelkit_launcher", info.spec, "-f", "{connection_file}", *kernel_args],
         "display_name": info.implementation or info.qualname,
         "language": info.language or "text",
         "interrupt_mode": "signal",
@@ -150,6 +160,23 @@ def _from_class(target: str, python: str, env: Mapping[str, str] | None) -> tupl
         "kernel_protocol_version": info.protocol_version or "5.5",
     }
     return kernel_json, kernelspec.name_from(info.path or info.module.rpartition(".")[2])
+
+
+def _not_importable(exc: probe.TargetNotImportable, target: str, python: str) -> str:
+    """One sentence of what is wrong and one of what to do, for a target ``python`` cannot load."""
+    if exc.kind in probe.SPECIFIC:
+        return str(exc)
+    module = target.partition(":")[0]
+    if exc.kind == "not_found":
+        here = Path.cwd() / f"{module.replace('.', os.sep)}.py"
+        if here.is_file():  # the seed pitfall: importable from here only, because Python puts '' on sys.path
+            return (f"{python} cannot import {module} from another folder (it is only in this one, {here.parent}); "
+                    f"give the path to its .py file instead: kernelkit install {here}")
+        return (f"{python} cannot import {module} from another folder (no module named {module!r}); install its "
+                f"package into that interpreter ({python} -m pip install PACKAGE, or -e PROJECT_DIR for your own), "
+                "give the path to its .py file, or choose another --python")
+    return (f"{exc}; install the kernel's package into that interpreter ({python} -m pip install -e PROJECT_DIR), "
+            "give the path to its .py file, or choose another --python")
 
 
 def _from_folder(
@@ -192,10 +219,12 @@ def _from_folder(
     return kernel_json, kernelspec.name_from(folder.resolve().name)
 
 
-def _logo_files(logo: str | os.PathLike[str] | None) -> dict[str, str]:
-    """Map a PNG or SVG logo to the file name Jupyter looks for (a PNG's size picks 32 or 64)."""
+def _logo_files(logo: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> dict[str, str]:
+    """Map PNG or SVG logos (one, or several) to the file names Jupyter looks for (a PNG's size picks 32 or 64)."""
     if logo is None:
         return {}
+    if not isinstance(logo, (str, os.PathLike)):
+        return {k: v for one in logo for k, v in _logo_files(one).items()}
     path = Path(logo)
     if not path.is_file():
         raise KernelSpecError(f"logo {path} does not exist; give a PNG (32x32 or 64x64) or SVG file")

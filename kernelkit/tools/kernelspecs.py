@@ -148,7 +148,12 @@ def suggest(name: str, known: Iterable[str]) -> str | None:
 
 
 def kernel_dirs() -> list[Path]:
-    """The kernels folders Jupyter searches, first wins: JUPYTER_PATH, user, env (sys.prefix), system."""
+    """The kernels folders Jupyter searches, first wins (``jupyter_core.paths.jupyter_path``).
+
+    JUPYTER_PATH entries, then user and env (``{sys.prefix}/share/jupyter``) — user first, except
+    inside a virtualenv or a non-base conda env this user owns, or with ``JUPYTER_PREFER_ENV_PATH``
+    set, where env comes first (``JUPYTER_PREFER_ENV_PATH=0`` forces user first) — then system.
+    """
     return [Path(p) for p in jupyter_path("kernels")]
 
 

@@ -33,11 +33,34 @@ except ImportError as exc:
 try:
     t = resolve_target(sys.argv[1])
 except TargetError as exc:
-    print(json.dumps({"error": str(exc)}))
+    print(json.dumps({"error": str(exc), "kind": getattr(exc, "kind", "other"), "fix": getattr(exc, "fix", "")}))
     raise SystemExit(0)
 k = t.kernel_class
 info = dict(getattr(k, "language_info", {}) or {})
+args_error = None
+if sys.argv[2:]:  # the kernel's own arguments (install TARGET -- ARGS): parse them as the kernel will
+    import argparse
+    try:
+        from kernelkit.kernel.app import kernel_arguments
+    except ImportError:  # a kernelkit too old to say: the kernel itself will complain at start
+        kernel_arguments = None
+    if kernel_arguments is not None:
+        class _Parser(argparse.ArgumentParser):
+            def error(self, message):
+                raise ValueError(message)
+        parser = kernel_arguments(_Parser(prog=sys.argv[1], add_help=False))
+        k.add_arguments(parser.add_argument_group("kernel options"))
+        try:
+            ns, unknown = parser.parse_known_args(["-f", "{connection_file}", *sys.argv[2:]])
+            unknown = [a for a in unknown if not (a.startswith("--") and "." in a.split("=", 1)[0])]
+            if unknown:
+                raise ValueError("unrecognized arguments: " + " ".join(unknown))
+            if ns.connection_file != "{connection_file}":
+                raise ValueError("-f/--connection-file is set by Jupyter, not by the kernelspec")
+        except (ValueError, SystemExit) as exc:
+            args_error = str(exc)
 print(json.dumps({
+    "args_error": args_error,
     "module": t.module, "qualname": k.__qualname__, "path": str(t.path) if t.path else None,
     "implementation": getattr(k, "implementation", "") or "",
     "language": info.get("name") or getattr(k, "language", "") or "",
@@ -69,6 +92,7 @@ class TargetInfo:
     implementation: str
     language: str
     protocol_version: str
+    args_error: str | None = None
 
     @property
     def spec(self) -> str:
@@ -103,11 +127,11 @@ def clean_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**base, **(env or {})}
 
 
-def _run(python: str, code: str, arg: str, env: Mapping[str, str] | None) -> dict[str, Any]:
+def _run(python: str, code: str, arg: str, env: Mapping[str, str] | None, extra: Sequence[str] = ()) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kernelkit-probe-") as cwd:
         try:
             done = subprocess.run(
-                [python, "-c", code, arg], cwd=cwd, env=clean_env(env), stdin=subprocess.DEVNULL,
+                [python, "-c", code, arg, *extra], cwd=cwd, env=clean_env(env), stdin=subprocess.DEVNULL,
                 capture_output=True, text=True, timeout=PROBE_TIMEOUT,
             )
         except OSError as exc:
@@ -122,18 +146,25 @@ def _run(python: str, code: str, arg: str, env: Mapping[str, str] | None) -> dic
         raise ProbeError(f"{python} failed while importing: {tail[0]}") from None
 
 
-def describe_target(python: str, target: str, env: Mapping[str, str] | None = None) -> TargetInfo:
-    """Resolve ``target`` inside ``python`` from an empty folder; ImportError-like ValueError if it cannot."""
-    result = _run(python, _DESCRIBE, target, env)
+def describe_target(
+    python: str, target: str, env: Mapping[str, str] | None = None, kernel_args: Sequence[str] = ()
+) -> TargetInfo:
+    """Resolve ``target`` inside ``python`` from an empty folder; ImportError-like ValueError if it cannot.
+
+    ``kernel_args`` are parsed there as the kernel will parse them; a refusal is ``args_error``.
+    """
+    result = _run(python, _DESCRIBE, target, env, kernel_args)
     if "error" in result:
         if result.get("missing") == "kernelkit" or str(result.get("error", "")).endswith("'kernelkit'"):
             raise TargetNotImportable(
                 f"{python} cannot import kernelkit, which the kernel needs to start; "
-                f"install it there ({python} -m pip install kernelkit) or choose another --python"
+                f"install it there ({python} -m pip install kernelkit) or choose another --python",
+                "dependency", f"{python} -m pip install kernelkit",
             )
-        raise TargetNotImportable(
-            f"{python} cannot load {target} from another folder: {result['error']}"
-        )
+        kind = result.get("kind") or "other"
+        if kind in SPECIFIC:  # the message already says what is wrong where, and what to do
+            raise TargetNotImportable(result["error"], kind, result.get("fix") or "")
+        raise TargetNotImportable(f"{python} cannot load {target} from another folder: {result['error']}", kind)
     return TargetInfo(**result)
 
 
@@ -144,4 +175,16 @@ def missing_module(python: str, module: str, env: Mapping[str, str] | None = Non
 
 
 class TargetNotImportable(ValueError):
-    """The interpreter runs but cannot import the kernel; the message names both and the fix."""
+    """The interpreter runs but cannot import the kernel; the message names both and the fix.
+
+    ``kind`` is the launcher's ``TargetError.kind`` (``not_found``, ``syntax``, ``ipykernel``...);
+    for the kinds in ``SPECIFIC`` the message already ends with the fix, which ``fix`` repeats.
+    """
+
+    def __init__(self, message: str, kind: str = "other", fix: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.fix = kind, fix
+
+
+#: Target errors whose message is specific to the case: tools add no generic advice to them.
+SPECIFIC = frozenset({"syntax", "ipykernel", "no_class", "ambiguous", "dependency", "import", "missing_file"})

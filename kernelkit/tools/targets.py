@@ -1,20 +1,22 @@
-"""Find a Kernel subclass from what a user types: ``module:Class``, ``module``, or ``path/to/file.py``."""
+"""Find a Kernel subclass from what a user types: ``module:Class``, ``module``, or ``path/to/file.py``.
+
+The rules (and the errors: one sentence of what is wrong, one of what to do) are the
+launcher's, which installed kernels run; this adds what tools want to report, the module
+name and the file, and explains every import failure instead of showing a traceback.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import inspect
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from kernelkit.kernel.base import Kernel
+from kernelkit.launcher import TargetError, import_error, kernel_classes, no_kernel_class, split_target
 
-
-class TargetError(ValueError):
-    """The target names no importable Kernel subclass; the message says what to do."""
+__all__ = ["KernelTarget", "TargetError", "resolve_target"]
 
 
 @dataclass(frozen=True)
@@ -28,67 +30,66 @@ class KernelTarget:
         return f"{self.module}:{self.kernel_class.__qualname__}"
 
 
+def _explained(what: str, exc: Exception) -> TargetError:
+    """Any exception raised while importing ``what``, as a TargetError that says where and what to do."""
+    known = import_error(what, exc)
+    if known is not None:
+        return known
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.partition(".")[0]
+        return TargetError(f"{what} imports {exc.name!r}, which {sys.executable} cannot find",
+                           f"install it there ({sys.executable} -m pip install {top}) or choose the interpreter "
+                           "that has it (--python PATH)", "dependency")
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if "importlib" not in f.filename] or frames
+    where = f" at {own[-1].filename} line {own[-1].lineno}" if own else ""
+    return TargetError(f"importing {what} failed{where}: {type(exc).__name__}: {exc}",
+                       "fix that error, then try again", "import")
+
+
 def _import_file(path: Path) -> ModuleType:
+    from kernelkit.launcher import import_file
+
     if not path.is_file():
-        raise TargetError(f"{path} does not exist")
-    name = path.stem
-    if not name.isidentifier():
-        raise TargetError(f"{path.name} cannot be imported as a module: rename it to a valid Python identifier")
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+        raise TargetError(f"{path} does not exist", "check the path (a relative one starts from the current folder)",
+                          "missing_file")
     try:
-        spec.loader.exec_module(module)
+        return import_file(str(path))
+    except TargetError:
+        raise
     except Exception as exc:
-        del sys.modules[name]
-        raise TargetError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
-    return module
+        raise _explained(str(path), exc) from None
 
 
 def _import_module(name: str) -> ModuleType:
+    from kernelkit.launcher import import_module
+
     try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
-            raise TargetError(
-                f"no module named {exc.name!r} for {sys.executable}: install its package in this "
-                f"environment (pip install ...) or give a path to the .py file"
-            ) from None
-        raise TargetError(f"importing {name} failed: {exc}") from exc
+        return import_module(name)
+    except TargetError:
+        raise
     except Exception as exc:
-        raise TargetError(f"importing {name} failed: {type(exc).__name__}: {exc}") from exc
-
-
-def _kernel_classes(module: ModuleType) -> list[type[Kernel]]:
-    return [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, Kernel) and obj is not Kernel and obj.__module__ == module.__name__
-    ]
+        raise _explained(name, exc) from None
 
 
 def resolve_target(target: str) -> KernelTarget:
     """Import ``target`` and return its Kernel subclass (the only one in the module, or the one named)."""
-    module_part, _, class_name = target.partition(":")
+    module_part, class_name, is_path = split_target(target)
     path: Path | None = None
-    if module_part.endswith(".py") or "/" in module_part:
+    if is_path:
         path = Path(module_part).resolve()
         module = _import_file(path)
-        module_name = path.stem
+        module_name, where = path.stem, str(path)
     else:
         module = _import_module(module_part)
-        module_name = module_part
+        module_name, where = module_part, module_part
     if class_name:
         kernel_class = getattr(module, class_name, None)
-        if not (inspect.isclass(kernel_class) and issubclass(kernel_class, Kernel)):
-            raise TargetError(f"{module_name} has no Kernel subclass named {class_name!r}")
+        if not (isinstance(kernel_class, type) and issubclass(kernel_class, Kernel)):
+            raise no_kernel_class(module, where, class_name)
     else:
-        found = _kernel_classes(module)
+        found = kernel_classes(module)
         if len(found) != 1:
-            names = ", ".join(c.__name__ for c in found) or "none"
-            raise TargetError(
-                f"{module_name} defines {len(found)} Kernel subclasses ({names}): name one as {module_part}:ClassName"
-            )
+            raise no_kernel_class(module, where)
         kernel_class = found[0]
     return KernelTarget(kernel_class, module_name, path)

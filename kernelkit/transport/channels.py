@@ -322,7 +322,7 @@ class Publisher:
     def _greet_subscribers(self) -> None:
         """Read subscriptions and welcome each subscriber; the caller owns the socket."""
         change = 0
-        while self.socket.getsockopt(_EVENTS) & _POLLIN:
+        while int(self.socket.getsockopt(_EVENTS)) & _POLLIN:
             event = self.socket.recv(_NOBLOCK)
             if event[:1] == b"\x01":
                 send_frames(self.socket, self._welcome(event[1:]))

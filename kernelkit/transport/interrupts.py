@@ -56,6 +56,7 @@ class InterruptGate:
 
     def interrupt_main(self) -> None:
         """Deliver SIGINT to the main thread, so a blocking sleep or poll there wakes too."""
+        assert self._main is not None
         signal.pthread_kill(self._main, signal.SIGINT)
 
 

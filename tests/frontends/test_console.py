@@ -20,6 +20,8 @@ import psutil
 import pytest
 from frontend_kit import ECHO, FRONTEND_KERNELS, SHOWCASE, FrontendKernel, artifacts, kernel_ids  # noqa: F401 (fixture)
 
+pytestmark = pytest.mark.slow  # more than ~3 s a test: a real jupyter console in a pty, several seconds a test
+
 # CSI and OSC sequences, charset switches, keypad modes, and carriage returns
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\r")
 PROMPT = r"In \[{n}\]: "

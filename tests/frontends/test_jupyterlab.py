@@ -24,9 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import install_kernelspec
 from frontend_kit import (FRONTEND_KERNELS, SHOWCASE, FrontendKernel, Server, artifact_path, free_port, http_json,
                           kernel_ids)
 from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
+
+pytestmark = pytest.mark.slow  # more than ~3 s a test: a JupyterLab server and a headless browser
 
 CHROMIUM = os.environ.get("KERNELKIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,6 +37,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 UI_TIMEOUT = 60_000  # ms for anything Lab shows after a kernel round trip
 expect.set_options(timeout=UI_TIMEOUT)
 README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "jupyterlab.png"
+SQLITE_SCREENSHOT = README_SCREENSHOT.with_name("sqlite-jupyterlab.png")
+SQLITE_DISPLAY_NAME = "SQLite (kernelkit)"
+install_kernelspec("kk-lab-sqlite", argv=[sys.executable, "-m", "kernelkit_launcher", "kernelkit.kernels.sqlite", "-f",
+                                          "{connection_file}"], display_name=SQLITE_DISPLAY_NAME, language="sql")
 
 # Lab's user settings for the tests: no "get notified about Jupyter news?" toast, no update check.
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
@@ -215,3 +222,40 @@ def test_showcase_rich_output_input_interrupt_restart(page: Page) -> None:
     if os.environ.get("KERNELKIT_UPDATE_README_SCREENSHOT"):
         README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(artifact_path("test_jupyterlab", "showcase-outputs.png"), README_SCREENSHOT)
+
+
+@pytest.mark.slow
+def test_sqlite_kernel_tables_errors_and_interrupt(page: Page) -> None:
+    """The sqlite showcase kernel in Lab: an HTML result table, a dot-command, an error naming its
+    statement, a long query stopped from the toolbar. KERNELKIT_UPDATE_README_SCREENSHOT=1 refreshes
+    docs/images/sqlite-jupyterlab.png, the README's picture."""
+    panel = open_notebook(page, SQLITE_DISPLAY_NAME)
+    cell = run_cell(page, panel, "CREATE TABLE planets (name TEXT, moons INTEGER, radius_km REAL);\n"
+                    "INSERT INTO planets VALUES ('Mercury', 0, 2439.7), ('Venus', 0, 6051.8),\n"
+                    "  ('Earth', 1, 6371.0), ('Mars', 2, 3389.5), ('Jupiter', 95, 69911.0);\n"
+                    "SELECT name, moons, radius_km FROM planets\n WHERE radius_km > 3000 ORDER BY radius_km DESC;")
+    table = outputs(cell).locator("table")
+    expect(table.locator("th")).to_have_text(["name", "moons", "radius_km"])
+    expect(table.locator("tbody tr")).to_have_count(4)
+    expect(table.locator("tbody tr").first.locator("td")).to_have_text(["Jupiter", "95", "69911.0"])
+    expect(outputs(cell)).to_contain_text("4 rows")
+
+    cell = run_cell(page, panel, ".schema planets")
+    expect(outputs(cell)).to_contain_text("CREATE TABLE planets (name TEXT, moons INTEGER, radius_km REAL);")
+
+    cell = run_cell(page, panel, "SELECT count(*) AS n FROM planets;\nSELECT avg(moons) FROM planet;")
+    expect(outputs(cell).locator("table td")).to_have_text(["5"])
+    error = cell.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    expect(error).to_contain_text("OperationalError: no such table: planet")
+    expect(error).to_contain_text("in statement 2 of 2, line 2")
+    page.screenshot(path=artifact_path("test_jupyterlab", "sqlite-outputs.png"))
+
+    cell = run_cell(page, panel, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)\nSELECT count(*) FROM c;")
+    expect(cell.locator(".jp-InputPrompt")).to_contain_text("[*]")
+    expect(panel.locator('.jp-Notebook-ExecutionIndicator[data-status="busy"]')).to_have_count(1)
+    toolbar_button(panel, "notebook:interrupt-kernel").click()
+    expect(outputs(cell)).to_contain_text("KeyboardInterrupt", timeout=20_000)
+    wait_idle(panel)
+    if os.environ.get("KERNELKIT_UPDATE_README_SCREENSHOT"):
+        SQLITE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(artifact_path("test_jupyterlab", "sqlite-outputs.png"), SQLITE_SCREENSHOT)

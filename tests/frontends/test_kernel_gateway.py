@@ -19,6 +19,8 @@ import websocket
 from frontend_kit import (FRONTEND_KERNELS, SHOWCASE, FrontendKernel, Server, artifact_path, free_port, http_json,
                           kernel_ids)
 
+pytestmark = pytest.mark.slow  # more than ~3 s a test: a Kernel Gateway server
+
 TOKEN = uuid.uuid4().hex
 AUTH = {"Authorization": f"token {TOKEN}"}
 

@@ -21,6 +21,8 @@ from nbclient import NotebookClient
 sys.path.insert(0, str(EXAMPLES))
 from showcase import html_table, make_png  # noqa: E402
 
+pytestmark = pytest.mark.slow  # more than ~3 s a test: nbconvert/papermill subprocesses, several seconds a notebook
+
 RUN_TIMEOUT = 120  # seconds for a whole notebook run in a subprocess
 
 

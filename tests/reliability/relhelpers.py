@@ -83,6 +83,9 @@ class RawClient:
     def _socket(self, kind: int, channel: str, identity: bytes | None = None) -> zmq.Socket:
         sock = self.context.socket(kind)
         sock.linger = 0
+        # A DEALER whose peer refuses it (a Curve handshake with the wrong key) may have no pipe
+        # to queue into, and a blocking send would wait forever: give up after a while instead.
+        sock.sndtimeo = 5000
         if identity:
             sock.identity = identity
         public = self.info.get("curve_publickey")
@@ -99,7 +102,10 @@ class RawClient:
 
     def send(self, sock: zmq.Socket, msg_type: str, content: dict[str, Any]) -> str:
         msg_id, frames = self.frames(msg_type, content)
-        sock.send_multipart(frames)
+        try:
+            sock.send_multipart(frames)
+        except zmq.Again:  # nobody to send to: no reply will come, which the callers check
+            pass
         return msg_id
 
     def recv(self, sock: zmq.Socket, timeout: float) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ def test_curve_required_kernel_serves_an_encrypted_client() -> None:
         assert kc.is_alive()
 
 
+@pytest.mark.slow
 def test_clients_without_the_curve_keys_get_nothing(tmp_path: Path) -> None:
     with running_kernel(RK_CURVE, transport_encryption="required") as (km, kc):
         info = km.get_connection_info()

@@ -47,6 +47,7 @@ def test_parent_killed_with_sigkill_kernel_exits_within_5s() -> None:
     assert gone, "the orphaned kernel was still running 5 s after its parent died"
 
 
+@pytest.mark.slow
 def test_kernel_killed_kernel_manager_auto_restart_brings_it_back() -> None:
     from jupyter_client.ioloop import AsyncIOLoopKernelManager
 
@@ -147,6 +148,7 @@ def test_a_do_shutdown_that_raises_still_shuts_down() -> None:
     assert code == 0 and took < 5, (code, took)
 
 
+@pytest.mark.slow
 def test_heartbeat_answers_while_a_cell_computes_for_30s() -> None:
     with running_kernel(RK) as (km, kc):
         client = RawClient(km.get_connection_info())

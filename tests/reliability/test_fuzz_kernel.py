@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 import zmq
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,8 @@ from helpers import drain, execute, kernel_pid, running_kernel, stdout_text
 from relhelpers import RawClient, rss_mb
 
 from kernelkit.protocol.wire import DELIMITER
+
+pytestmark = pytest.mark.slow  # more than ~3 s a test: 10,000 fuzzed messages
 
 TOTAL = 10_000
 BATCH = 100
