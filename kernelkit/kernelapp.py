@@ -39,7 +39,7 @@ class IPKernelApp(KernelApp, metaclass=TraitsOnDemand):
         self.subapp: Any = None
         set_traits(self, kwargs)
         for key, value in kwargs.items():
-            if not (hasattr(self, "has_trait") and self.has_trait(key)):  # type: ignore[attr-defined]
+            if not (hasattr(self, "has_trait") and self.has_trait(key)):
                 setattr(self, key, value)
 
     @classmethod

@@ -13,7 +13,6 @@ import uuid
 import warnings
 
 import pytest
-
 from conftest import TEST_KERNELS_DIR, install_kernelspec
 from helpers import execute, running_kernel, shell_reply, stdout_text
 

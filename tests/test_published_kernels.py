@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
-
 from conftest import install_kernelspec
+from jupyter_client.manager import start_new_kernel
 from published import PINNED, REPO, Published, build, poison, port_tree
 
 pytestmark = pytest.mark.slow
@@ -375,6 +374,16 @@ def passed_tests(report: Path) -> tuple[set[str], int]:
     return passed, total
 
 
+def node_id(folder: Path, case: str) -> str:
+    """pytest's node id for a junit ``classname::name`` (``tests.test_x.Class::test`` -> ``tests/test_x.py::Class::test``)."""
+    classname, name = case.split("::")
+    parts = classname.split(".")
+    for cut in range(len(parts), 0, -1):
+        if (folder / Path(*parts[:cut])).with_suffix(".py").exists():
+            return "::".join([str(Path(*parts[:cut]).with_suffix(".py")), *parts[cut:], name])
+    raise AssertionError(f"no test file for {case}")
+
+
 @pytest.mark.timeout(900)
 def test_metakernel_suite_passes_ported_as_on_ipykernel(metakernel_suites, published) -> None:
     results = {}
@@ -382,9 +391,23 @@ def test_metakernel_suite_passes_ported_as_on_ipykernel(metakernel_suites, publi
         process.wait(timeout=840)  # about 130 s on an idle 2-core machine, both sides at once
         results[side] = passed_tests(report)
     orig, port = results["orig"][0], results["port"][0]
-    summary = {"orig_passed": len(orig), "port_passed": len(port), "collected": results["orig"][1]}
+    missing = orig - port
+    rerun: dict[str, bool] = {}
+    if missing:
+        # Some of metakernel's REPL tests race a pty's echo (test_replwrap: no kernel involved) and
+        # fail now and then on either side under load: each test that passed only on the original
+        # gets one more run, alone, on the port.
+        folder, pythonpath = published.root / "metakernel-suite-port", str(published.root / "poison-ipykernel")
+        report = published.root / "metakernel-suite-port-rerun.xml"
+        subprocess.run([str(published.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=60",
+                        f"--junitxml={report}", *(node_id(folder, case) for case in sorted(missing))],
+                       cwd=folder, env={**os.environ, "PYTHONPATH": pythonpath}, capture_output=True, timeout=300)
+        passed_again = passed_tests(report)[0]
+        rerun = {case: case in passed_again for case in sorted(missing)}
+    summary = {"collected": results["orig"][1], "orig_passed": len(orig), "port_passed": len(port),
+               "passed_on_rerun": sorted(c for c, ok in rerun.items() if ok)}
     (REPO / "test-artifacts").mkdir(exist_ok=True)
-    (REPO / "test-artifacts" / "metakernel-suite.json").write_text(json.dumps(summary))
+    (REPO / "test-artifacts" / "metakernel-suite.json").write_text(json.dumps(summary, indent=1))
     print(summary)
     assert len(orig) > 300, summary  # the suite really ran
-    assert orig - port == set(), sorted(orig - port)
+    assert all(rerun.values()), (rerun, summary)

@@ -70,7 +70,7 @@ def set_traits(obj: Any, kwargs: dict[str, Any]) -> None:
             setattr(obj, name, value)
 
 
-class Config(dict):  # type: ignore[type-arg]
+class Config(dict):
     """``self.config`` as kernels read it from traitlets: a missing section (a capitalized name,
     ``config["IPKernelApp"]``) is a new empty section; in a running kernel
     ``config["IPKernelApp"]["connection_file"]`` is the connection file, as with ipykernel's ``-f``."""
