@@ -123,6 +123,22 @@ def both(running: dict[str, dict[str, Any]], name: str) -> list[tuple[str, Any]]
 # ---- metakernel's own test suite: started first, it runs while the kernels below are tested ------
 
 
+def suite_env(published: Published, side: str, pythonpath: str) -> dict[str, str]:
+    """An environment of its own for each side's suite, as a developer's: both run at once, and the
+    suite keeps files (history, the %python magic's pickles) in the Jupyter and IPython folders.
+    Its home has the ``~/.ipython`` and ``~/.bashrc`` its path-completion tests complete."""
+    home = published.root / f"home-{side}"
+    (home / ".ipython").mkdir(parents=True, exist_ok=True)
+    (home / ".bashrc").touch()
+    folders = {"HOME": home, "IPYTHONDIR": home / ".ipython", "XDG_CONFIG_HOME": home / ".config",
+               "XDG_CACHE_HOME": home / ".cache", "XDG_DATA_HOME": home / ".local" / "share",
+               "JUPYTER_DATA_DIR": home / ".local" / "share" / "jupyter", "JUPYTER_CONFIG_DIR": home / ".jupyter",
+               "JUPYTER_RUNTIME_DIR": home / ".local" / "share" / "jupyter" / "runtime"}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, **{k: str(v) for k, v in folders.items()}, "PYTHONPATH": pythonpath}
+
+
 @pytest.fixture(scope="session")
 def metakernel_suites(published: Published) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path]]]:
     """metakernel's tests from its sdist, original and ported, running in the background."""
@@ -135,7 +151,7 @@ def metakernel_suites(published: Published) -> Iterator[dict[str, tuple[subproce
     runs = {}
     for side, folder, pythonpath in (("orig", sdist, ""), ("port", port, str(only_ipykernel))):
         report = published.root / f"metakernel-suite-{side}.xml"
-        env = {**os.environ, "PYTHONPATH": pythonpath}
+        env = suite_env(published, side, pythonpath)
         command = [str(published.python), "-m", "pytest", "-v", "-p", "no:cacheprovider", "--timeout=60",
                    f"--junitxml={report}", "tests"]
         log = open(published.root / f"metakernel-suite-{side}.log", "wb")  # noqa: SIM115
@@ -406,7 +422,7 @@ def test_metakernel_suite_passes_ported_as_on_ipykernel(metakernel_suites, publi
             report = published.root / f"metakernel-suite-port-rerun{attempt}.xml"
             subprocess.run([str(published.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=60",
                             f"--junitxml={report}", *(node_id(folder, case) for case in failing)],
-                           cwd=folder, env={**os.environ, "PYTHONPATH": pythonpath}, capture_output=True, timeout=300)
+                           cwd=folder, env=suite_env(published, "port", pythonpath), capture_output=True, timeout=300)
             rerun.update(dict.fromkeys(passed_tests(report)[0] & set(failing), True))
     summary = {"collected": results["orig"][1], "orig_passed": len(orig), "port_passed": len(port),
                "passed_on_rerun": sorted(c for c, ok in rerun.items() if ok)}
