@@ -4,6 +4,6 @@ With this and :mod:`kernelkit.kernelapp`, porting an ipykernel wrapper kernel is
 ``sed -i 's/ipykernel/kernelkit/'`` on its import lines.
 """
 
-from kernelkit.kernel.base import Kernel
+from kernelkit.kernel.base import Kernel, StdinNotImplementedError
 
-__all__ = ["Kernel"]
+__all__ = ["Kernel", "StdinNotImplementedError"]

@@ -20,7 +20,7 @@ LAYERS = [
     ("base", ["kernelkit._version", "kernelkit._log"]),
     ("protocol", ["kernelkit.protocol"]),
     ("transport", ["kernelkit.transport"]),
-    ("kernel API", ["kernelkit.kernel", "kernelkit.kernelbase", "kernelkit.kernelapp"]),
+    ("kernel API", ["kernelkit.kernel", "kernelkit.kernelbase", "kernelkit.kernelapp", "kernelkit.ipkernel"]),
     ("launcher", ["kernelkit.launcher", "kernelkit_launcher"]),
     ("kernels", ["kernelkit.kernels", "kernelkit.wrap"]),
     ("tools", ["kernelkit.tools", "kernelkit.testing"]),

@@ -82,25 +82,32 @@ class KernelApp:
     """What ``Kernel.parent`` is in a running kernel: ipykernel's application object, reduced to
     what kernels read from it (``kernel_class``, ``connection_file``, ``extra_args``, ``kernel``)."""
 
-    def __init__(self, kernel_class: type[Any], connection_file: str, extra_args: list[str]) -> None:
-        self.kernel_class = kernel_class
+    kernel_class: type[Any] | None = None
+
+    def __init__(self, kernel_class: type[Any] | None = None, connection_file: str = "",
+                 extra_args: list[str] | None = None) -> None:
+        if kernel_class is not None:
+            self.kernel_class = kernel_class
         self.connection_file = connection_file
-        self.extra_args = extra_args
+        self.extra_args = list(extra_args or [])
         self.kernel: Any = None
 
 
-def launch(kernel_class: type[Any], argv: Sequence[str] | None = None) -> None:
-    """Run ``kernel_class`` until it is shut down; exits the process with a clear error on failure."""
+def launch(kernel_class: type[Any], argv: Sequence[str] | None = None, app: KernelApp | None = None) -> None:
+    """Run ``kernel_class`` until it is shut down; exits the process with a clear error on failure.
+
+    ``app`` is the application object the kernel gets as ``self.parent`` (a new ``KernelApp``
+    by default; ``kernelkit.kernelapp.IPKernelApp`` passes itself)."""
     args = parse_kernel_args(sys.argv[1:] if argv is None else argv, kernel_class)
     configure_logging(args.log_level)
     try:
-        serve(kernel_class, args)
+        serve(kernel_class, args, app)
     except (ConnectionFileError, KernelStartError, ValueError, OSError) as exc:
         print(f"{kernel_class.__name__}: error: {exc}", file=sys.stderr)
         sys.exit(1)
 
 
-def serve(kernel_class: type[Any], args: argparse.Namespace) -> None:
+def serve(kernel_class: type[Any], args: argparse.Namespace, app: KernelApp | None = None) -> None:
     path: str | os.PathLike[str] | None = args.connection_file
     registration: RegistrationInfo | None = None
     if path is not None and os.path.exists(path):
@@ -126,7 +133,11 @@ def serve(kernel_class: type[Any], args: argparse.Namespace) -> None:
                     "reach its ports can run code in it")
     unbound = any(info.port(c) == 0 for c in connection.CHANNELS)
     server = KernelServer(info, parent_pid=_parent_pid(args))
-    app = KernelApp(kernel_class, os.fspath(path), list(getattr(args, "extra_args", [])))
+    if app is None:
+        app = KernelApp(kernel_class)
+    app.kernel_class = kernel_class
+    app.connection_file = os.fspath(path)
+    app.extra_args = list(getattr(args, "extra_args", []))
     kernel = attach(kernel_class, server, app, args)
     app.kernel = kernel
     server.start()

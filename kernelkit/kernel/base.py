@@ -15,6 +15,7 @@ from kernelkit._log import log as kernelkit_log
 from kernelkit._version import __version__
 from kernelkit.kernel.app import launch
 from kernelkit.kernel.comms import CommManager, provide_comm_package
+from kernelkit.kernel.compat import Config, TraitsOnDemand, set_traits
 from kernelkit.kernel.handlers import RequestHandlers, error_content, resolve
 from kernelkit.protocol.core import SUBSHELLS_FEATURE, Request
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
@@ -33,8 +34,13 @@ class StdinNotImplementedError(NotImplementedError):
 
 MimeBundle = dict[str, Any]
 
+_CONSTRUCTOR_NAMES = frozenset(("session", "iopub_socket", "stdin_socket", "parent", "log"))
 
-class Kernel(RequestHandlers):
+
+class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
+    """The base class of a kernel (ipykernel's ``Kernel`` API). A subclass that declares traitlets
+    traits (``x = Dict({...})``) is made a ``traitlets.HasTraits`` class, as ipykernel's kernels are."""
+
     # What kernel_info_reply tells frontends; override in subclasses.
     implementation: str = "kernelkit"
     implementation_version: str = __version__
@@ -69,10 +75,12 @@ class Kernel(RequestHandlers):
 
     def __init__(self, **kwargs: Any) -> None:
         """Takes ipykernel's keyword arguments ``session``, ``iopub_socket``, ``stdin_socket``,
-        ``log`` and ``parent`` (how kernels are built in their own unit tests); others are ignored."""
+        ``log`` and ``parent`` (how kernels are built in their own unit tests), and the names of
+        traits a subclass declares (traitlets); others are ignored."""
         for name in ("session", "iopub_socket", "stdin_socket", "parent", "log"):
             if kwargs.get(name) is not None:
                 setattr(self, name, kwargs[name])
+        set_traits(self, {k: v for k, v in kwargs.items() if k not in _CONSTRUCTOR_NAMES})
         self._execution_count = 0
         self._thread_counts: dict[int, int] = {}  # subshells: thread id -> the count of the cell it runs
         self.comm_manager = CommManager(self)
@@ -122,6 +130,22 @@ class Kernel(RequestHandlers):
     @log.setter
     def log(self, logger: logging.Logger) -> None:
         self.__dict__["_log"] = logger
+
+    @property
+    def config(self) -> Config:
+        """traitlets-style configuration, as ipykernel kernels read it (kernelkit itself reads none):
+        ``self.config["IPKernelApp"]["connection_file"]`` is this kernel's connection file."""
+        config = self.__dict__.get("_config")
+        if config is None:
+            config = self.__dict__["_config"] = Config()
+            connection_file = getattr(self.parent, "connection_file", None)
+            if connection_file:
+                config["IPKernelApp"]["connection_file"] = connection_file
+        return config
+
+    @config.setter
+    def config(self, config: dict[str, Any]) -> None:
+        self.__dict__["_config"] = config if isinstance(config, Config) else Config(config)
 
     # ---- hooks -------------------------------------------------------------------------
 

@@ -282,7 +282,13 @@ class RequestHandlers:
 
     def comm_info_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         content = parent["content"]
-        comms = self.comm_manager.comm_info(content.get("target_name"))
+        target_name = content.get("target_name")
+        # .comms, as ipykernel reads it: kernelkit's manager and the comm package's both have it
+        comms = {
+            comm_id: {"target_name": comm.target_name}
+            for comm_id, comm in list(self.comm_manager.comms.items())
+            if target_name is None or comm.target_name == target_name
+        }
         self._reply(stream, ident, parent, {"status": "ok", "comms": comms})
 
     def comm_open(self, stream: Any, ident: list[bytes], parent: Message) -> None:
