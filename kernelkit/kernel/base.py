@@ -185,7 +185,7 @@ class Kernel(RequestHandlers):
             if handler is None:
                 raise NotImplementedError(f"{request.msg_type} is not supported by this kernel")
             resolve(handler(stream, request.idents, request.msg))
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:  # KeyboardInterrupt: a hook run as user code was interrupted
             kernelkit_log.error("%s failed", request.msg_type, exc_info=True)
             content = error_content(exc)
             self._publish_error(content)

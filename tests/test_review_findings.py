@@ -1,0 +1,134 @@
+"""Defects found by the review of the reworked engine (issue 10), each with a failing test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+
+import pytest
+from conftest import CALC
+from helpers import execute, iopub_for, kernel_pid, start_kernel, stop_kernel
+
+
+@pytest.fixture
+def calc_km():
+    km, kc = start_kernel(CALC)
+    yield km, kc
+    stop_kernel(km, kc)
+
+
+COMM_SETUP = textwrap.dedent(
+    """
+    import time
+    def target(comm, msg):
+        def on_msg(m):
+            print('tick')
+            t = time.monotonic()
+            while time.monotonic() - t < m['content']['data']['seconds']:
+                time.sleep(0.05)
+            print('done')
+        comm.on_msg(on_msg)
+    kernel.comm_manager.register_target('review.slow', target)
+    """
+)
+
+
+def _open_slow_comm(kc, comm_id: str) -> None:
+    reply, _ = execute(kc, COMM_SETUP)
+    assert reply["content"]["status"] == "ok"
+    msg = kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": "review.slow", "data": {}})
+    kc.shell_channel.send(msg)
+    iopub_for(kc, msg["header"]["msg_id"])
+
+
+def test_output_of_a_long_comm_handler_is_published_while_it_runs(calc_km) -> None:
+    """A widget callback that prints progress: the frontend must see it while the callback runs.
+
+    The shell thread owned iopub for the whole comm_msg handler (user code run outside
+    ``interruptible``), so the output timer's flush sat in the queue until the handler ended.
+    """
+    _, calc = calc_km
+    _open_slow_comm(calc, "slow1")
+    msg = calc.session.msg("comm_msg", {"comm_id": "slow1", "data": {"seconds": 3}})
+    start = time.monotonic()
+    calc.shell_channel.send(msg)
+    seen = None
+    while time.monotonic() - start < 10:
+        m = calc.get_iopub_msg(timeout=10)
+        if m["msg_type"] == "stream" and "tick" in m["content"]["text"]:
+            seen = time.monotonic() - start
+            break
+    assert seen is not None
+    assert seen < 1.5, f"the first print of a 3 s comm handler arrived after {seen:.1f} s"
+    iopub_for(calc, msg["header"]["msg_id"])
+
+
+@pytest.mark.parametrize("how", ["signal", "message"])
+def test_a_runaway_comm_handler_can_be_interrupted(calc_km, how: str) -> None:
+    """ipykernel lets SIGINT interrupt every shell handler; here only do_execute was armed, so a
+    widget callback stuck in a loop could not be interrupted at all (restart was the only way)."""
+    km, calc = calc_km
+    _open_slow_comm(calc, f"slow-{how}")
+    msg = calc.session.msg("comm_msg", {"comm_id": f"slow-{how}", "data": {"seconds": 30}})
+    calc.shell_channel.send(msg)
+    time.sleep(1.0)
+    start = time.monotonic()
+    if how == "signal":
+        os.kill(kernel_pid(km), signal.SIGINT)
+    else:
+        calc.control_channel.send(calc.session.msg("interrupt_request", {}))
+        calc.get_control_msg(timeout=10)
+    iopub_for(calc, msg["header"]["msg_id"], timeout=8)
+    assert time.monotonic() - start < 8
+    reply, _ = execute(calc, "1+1")
+    assert reply["content"]["status"] == "ok"
+
+
+BAD_BUFFER = ("kernel.send_response(kernel.iopub_socket, 'display_data', "
+              "{'data': {'text/plain': 'x'}, 'metadata': {}}, buffers=['not bytes'])")
+
+
+def _control_kernel_info_seconds(kc) -> float:
+    start = time.monotonic()
+    kc.control_channel.send(kc.session.msg("kernel_info_request", {}))
+    kc.get_control_msg(timeout=10)
+    return time.monotonic() - start
+
+
+def test_a_bad_buffer_sent_from_a_thread_does_not_kill_iopub(calc_km) -> None:
+    """A thread's iopub message is queued and sent by the iopub thread; a buffer ZeroMQ rejects
+    (a str, a non-contiguous array) raised TypeError *there*, which ended the iopub thread and
+    closed the socket: the running cell never got its idle and the kernel was unusable. The
+    error belongs in the thread that sent it (jupyter_client's Session.send checks buffers)."""
+    _, calc = calc_km
+    code = textwrap.dedent(
+        f"""
+        import threading, time
+        def f():
+            try:
+                {BAD_BUFFER}
+            except (TypeError, ValueError) as e:
+                print('raised in thread:', type(e).__name__)
+        t = threading.Thread(target=f); t.start(); t.join(); time.sleep(0.3)
+        """
+    )
+    reply, msgs = execute(calc, code, timeout=10)
+    assert reply["content"]["status"] == "ok"
+    assert "raised in thread: TypeError" in "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
+    reply, msgs = execute(calc, "import threading\nt = threading.Thread(target=lambda: print('alive'))\nt.start(); t.join()",
+                          timeout=10)
+    assert "alive" in "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
+
+
+def test_a_bad_buffer_in_a_cell_is_that_cells_error_and_loses_nothing(calc_km) -> None:
+    """From a cell the bad message was queued and failed at the cell's end, in kernelkit's own
+    send: the cell's later output was lost, its reply became kernelkit's TypeError, and the
+    iopub counters went wrong, so every later control reply waited its 2 s flush timeout."""
+    _, calc = calc_km
+    reply, msgs = execute(calc, f"print('before')\ntry:\n    {BAD_BUFFER}\nexcept TypeError:\n    print('caught')",
+                          timeout=10)
+    assert reply["content"]["status"] == "ok"
+    assert "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream") == "before\ncaught\n"
+    assert _control_kernel_info_seconds(calc) < 1.0
