@@ -266,7 +266,7 @@ class Publisher:
                 frames, copy = queue.popleft()
                 try:
                     send_frames(socket, frames, copy)
-                except zmq.ZMQError as exc:
+                except Exception as exc:  # one bad message must not kill the iopub thread or lose the others
                     log.warning("an iopub message could not be sent: %s", exc)
                 sent += 1
         if sent:
