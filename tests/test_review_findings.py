@@ -132,3 +132,28 @@ def test_a_bad_buffer_in_a_cell_is_that_cells_error_and_loses_nothing(calc_km) -
     assert reply["content"]["status"] == "ok"
     assert "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream") == "before\ncaught\n"
     assert _control_kernel_info_seconds(calc) < 1.0
+
+
+def test_a_forked_child_that_publishes_a_lot_does_not_hang(calc_km) -> None:
+    """multiprocessing's default start method on Linux is fork: the child inherits the kernel's
+    Publisher but not its iopub thread, so its messages only queued up, and once the queue held
+    256 the child waited for room forever (a Pool worker that prints or displays hung)."""
+    _, calc = calc_km
+    code = textwrap.dedent(
+        """
+        import multiprocessing as mp
+        def child():
+            for i in range(400):
+                display('x')
+        p = mp.get_context('fork').Process(target=child)
+        p.start(); p.join(10)
+        alive = p.is_alive()
+        if alive: p.kill()
+        print('exitcode', p.exitcode, 'alive', alive)
+        """
+    )
+    reply, msgs = execute(calc, code, timeout=30)
+    assert reply["content"]["status"] == "ok"
+    assert "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream") == "exitcode 0 alive False\n"
+    reply, _ = execute(calc, "print('parent still fine')")
+    assert reply["content"]["status"] == "ok"
