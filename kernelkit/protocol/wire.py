@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import os
-import threading
 import time
 from array import array
 from collections.abc import Iterable, Sequence
@@ -97,9 +96,6 @@ class ReplayGuard:
         self._ring = array("Q", bytes(8 * capacity))  # keys in arrival order
         self._next = 0
         self._count = 0
-        # The shell and control threads check messages at the same time: the probe, the write
-        # and the ring update must not interleave (a key forgotten twice loops forever in _forget).
-        self._lock = threading.Lock()
 
     @staticmethod
     def _key(signature: bytes) -> int:
@@ -109,10 +105,6 @@ class ReplayGuard:
     def check(self, signature: bytes) -> None:
         """Record ``signature``; raise :class:`WireError` if it was seen before."""
         key = self._key(bytes(signature))
-        with self._lock:
-            self._check(key)
-
-    def _check(self, key: int) -> None:
         table, mask = self._table, self._mask
         slot = key & mask
         while table[slot]:
