@@ -157,3 +157,39 @@ def test_a_forked_child_that_publishes_a_lot_does_not_hang(calc_km) -> None:
     assert "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream") == "exitcode 0 alive False\n"
     reply, _ = execute(calc, "print('parent still fine')")
     assert reply["content"]["status"] == "ok"
+
+
+def test_a_thread_publishing_after_iopub_stopped_does_not_use_the_closed_socket() -> None:
+    """After the iopub thread ended, ``owner`` still held its ident; the system reuses idents,
+    so a thread started later (an output timer, a user thread printing while the kernel shuts
+    down) often took itself for the owner and sent on the closed socket: ZMQError tracebacks
+    from every shutdown or restart during output."""
+    import threading
+
+    import zmq
+
+    from kernelkit.transport.channels import Publisher
+
+    context = zmq.Context()
+    errors: list[BaseException] = []
+    try:
+        for _ in range(20):
+            sock = context.socket(zmq.XPUB)
+            sock.bind_to_random_port("tcp://127.0.0.1")
+            publisher = Publisher(sock, lambda topic: [b"welcome"])
+            publisher.start(threading.get_ident())
+            publisher.stop()
+
+            def late(publisher: Publisher = publisher) -> None:
+                try:
+                    publisher.send_multipart([b"a", b"b"])
+                    publisher.flush(0.1)
+                except BaseException as exc:
+                    errors.append(exc)
+
+            thread = threading.Thread(target=late)
+            thread.start()
+            thread.join(5)
+    finally:
+        context.term()
+    assert errors == []

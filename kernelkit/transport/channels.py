@@ -337,6 +337,10 @@ class Publisher:
         except zmq.ZMQError as exc:  # the context was terminated under us
             log.debug("iopub thread stops: %s", exc)
         finally:
+            with self._lock:
+                # Nobody owns the socket any more: a thread started later may get this thread's
+                # ident (the system reuses them) and would otherwise send on the closed socket.
+                self.owner = None
             with self._changed:
                 self._stop = True
                 self._changed.notify_all()
