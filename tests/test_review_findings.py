@@ -193,3 +193,32 @@ def test_a_thread_publishing_after_iopub_stopped_does_not_use_the_closed_socket(
     finally:
         context.term()
     assert errors == []
+
+
+def test_a_pin_left_by_an_ended_thread_does_not_capture_new_threads(calc_km) -> None:
+    """``set_thread_parent`` pins were kept by thread ident; a pinned thread that ended without
+    ``reset_thread_parent`` (an exception, a forgotten reset) left its pin behind, and the system
+    reuses idents: a later, unrelated thread's output went to the old cell, although threads
+    that never call ``set_thread_parent`` must keep the default (the running cell)."""
+    _, calc = calc_km
+    first, _ = execute(calc, textwrap.dedent(
+        """
+        import threading
+        parent = kernel.get_parent()
+        def pinned():
+            kernel.set_thread_parent(parent)   # and never reset: the thread just ends
+        for _ in range(5):
+            t = threading.Thread(target=pinned); t.start(); t.join()
+        """
+    ))
+    assert first["content"]["status"] == "ok"
+    msg_id = calc.execute(textwrap.dedent(
+        """
+        import threading
+        for i in range(10):
+            t = threading.Thread(target=print, args=(i,)); t.start(); t.join()
+        """
+    ))
+    mine = iopub_for(calc, msg_id)
+    text = "".join(m["content"]["text"] for m in mine if m["msg_type"] == "stream")
+    assert text.split() == [str(i) for i in range(10)]
