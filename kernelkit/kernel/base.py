@@ -88,7 +88,9 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         self._allow_stdin = False
         self._serving: dict[int, Request] = {}  # thread id -> the request it is handling
         self._last: dict[str, Request] = {}  # channel -> the request handled last
-        self._pinned: dict[int, Message] = {}  # thread id -> parent set by set_thread_parent
+        # The parent set by set_thread_parent, per thread: thread-local, so it ends with its
+        # thread (thread idents are reused: a dict by ident pinned later, unrelated threads).
+        self._pins = threading.local()
         self._count_lock = threading.Lock()  # execution_count is shared by the main shell and subshells
         self.shell_handlers, self.control_handlers = self._handler_tables()
 
@@ -239,7 +241,7 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
             if handler is None:
                 raise NotImplementedError(f"{request.msg_type} is not supported by this kernel")
             resolve(handler(stream, request.idents, request.msg))
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:  # KeyboardInterrupt: a hook run as user code was interrupted
             kernelkit_log.error("%s failed", request.msg_type, exc_info=True)
             content = error_content(exc)
             self._publish_error(content)
@@ -250,11 +252,10 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
 
     def parent_of_thread(self) -> Message | None:
         """The request whose output the calling thread writes (see :meth:`set_thread_parent`)."""
-        thread = threading.get_ident()
-        pinned = self._pinned.get(thread)
+        pinned = getattr(self._pins, "parent", None)
         if pinned is not None:
             return pinned
-        request = self._serving.get(thread) or self._last.get("shell")
+        request = self._serving.get(threading.get_ident()) or self._last.get("shell")
         return request.msg if request is not None else None
 
     # ---- parents: which request the output belongs to ------------------------------------
@@ -283,18 +284,16 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         in the thread, and ``kernel.reset_thread_parent(token)`` when done. The pin belongs to
         the thread that sets it: threads it starts, and tasks sharing its context, are not pinned.
         """
-        thread = threading.get_ident()
-        token = (thread, self._pinned.get(thread))
-        self._pinned[thread] = parent
+        token = (threading.get_ident(), getattr(self._pins, "parent", None))
+        self._pins.parent = parent
         return token
 
     def reset_thread_parent(self, token: tuple[int, Message | None]) -> None:
         """Undo the :meth:`set_thread_parent` that returned ``token``."""
         thread, previous = token
-        if previous is None:
-            self._pinned.pop(thread, None)
-        else:
-            self._pinned[thread] = previous
+        if thread != threading.get_ident():
+            raise ValueError("reset_thread_parent must be called by the thread that called set_thread_parent")
+        self._pins.parent = previous
 
     def _current_request(self) -> Request | None:
         return self._serving.get(threading.get_ident()) or self._last.get("shell")

@@ -162,6 +162,15 @@ class RequestHandlers:
         self.send_response(self.iopub_socket, "error", iopub)
 
     @contextmanager
+    def _user_code(self) -> Iterator[None]:
+        """A hook other than ``do_execute`` runs user code (a comm callback, a completer): as in
+        ipykernel, an interrupt may end it, and output written meanwhile by any thread (the
+        output timer's included) is published while it runs, not when it ends."""
+        io = self._io
+        with io.interruptible() if io is not None else nullcontext():
+            yield
+
+    @contextmanager
     def _stdin_builtins(self) -> Iterator[None]:
         """Route ``input()`` and ``getpass.getpass()`` in user code to the frontend while executing."""
         if threading.current_thread() is not threading.main_thread():
@@ -245,7 +254,9 @@ class RequestHandlers:
         cursor_pos = content.get("cursor_pos")
         if not isinstance(cursor_pos, int):
             cursor_pos = len(code)
-        self._reply(stream, ident, parent, {"status": "ok", **resolve(self.do_complete(code, cursor_pos))})
+        with self._user_code():
+            result = resolve(self.do_complete(code, cursor_pos))
+        self._reply(stream, ident, parent, {"status": "ok", **result})
 
     def inspect_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         content = parent["content"]
@@ -254,12 +265,14 @@ class RequestHandlers:
         args: dict[str, Any] = {"detail_level": content.get("detail_level", 0)}
         if accepts(self.do_inspect, "omit_sections"):
             args["omit_sections"] = content.get("omit_sections", ())
-        self._reply(stream, ident, parent, {"status": "ok", **resolve(self.do_inspect(code, cursor_pos, **args))})
+        with self._user_code():
+            result = resolve(self.do_inspect(code, cursor_pos, **args))
+        self._reply(stream, ident, parent, {"status": "ok", **result})
 
     def history_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         content = parent["content"]
-        result = resolve(
-            self.do_history(
+        with self._user_code():
+            result = resolve(self.do_history(
                 content.get("hist_access_type", "tail"),
                 bool(content.get("output", False)),
                 bool(content.get("raw", True)),
@@ -269,13 +282,14 @@ class RequestHandlers:
                 content.get("n"),
                 content.get("pattern"),
                 bool(content.get("unique", False)),
-            )
-        )
+            ))
         self._reply(stream, ident, parent, {"status": "ok", **result})
 
     def is_complete_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         code = require(parent["content"], "code", str)
-        self._reply(stream, ident, parent, resolve(self.do_is_complete(code)))
+        with self._user_code():
+            result = resolve(self.do_is_complete(code))
+        self._reply(stream, ident, parent, result)
 
     def kernel_info_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         self._reply(stream, ident, parent, resolve(self.do_kernel_info()))
@@ -292,13 +306,16 @@ class RequestHandlers:
         self._reply(stream, ident, parent, {"status": "ok", "comms": comms})
 
     def comm_open(self, stream: Any, ident: list[bytes], parent: Message) -> None:
-        self.comm_manager.comm_open(stream, ident, parent)
+        with self._user_code():
+            self.comm_manager.comm_open(stream, ident, parent)
 
     def comm_msg(self, stream: Any, ident: list[bytes], parent: Message) -> None:
-        self.comm_manager.comm_msg(stream, ident, parent)
+        with self._user_code():
+            self.comm_manager.comm_msg(stream, ident, parent)
 
     def comm_close(self, stream: Any, ident: list[bytes], parent: Message) -> None:
-        self.comm_manager.comm_close(stream, ident, parent)
+        with self._user_code():
+            self.comm_manager.comm_close(stream, ident, parent)
 
     # ---- control -----------------------------------------------------------------------------
 
