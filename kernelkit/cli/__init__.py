@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     passthrough: list[str] = []
     if argv and argv[0] in PASSTHROUGH and "--" in argv:
         at = argv.index("--")
-        argv, passthrough = argv[:at], argv[at + 1:]
+        argv, passthrough = argv[:at], argv[at + 1 :]
     args, extra = parser.parse_known_args(argv)
     args.passthrough = passthrough
     if args.command is None:

@@ -20,19 +20,28 @@ PROFILE_HELP = "built-in profile: bash, zsh, python, sqlite3, node or lua (omit 
 def _profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("profile", nargs="?", metavar="PROFILE", help=PROFILE_HELP)
     group = parser.add_argument_group(
-        "profile options", "override the profile, or describe a REPL no profile knows; "
-        "{token} in them is replaced by a random string chosen when the kernel starts")
+        "profile options",
+        "override the profile, or describe a REPL no profile knows; "
+        "{token} in them is replaced by a random string chosen when the kernel starts",
+    )
     group.add_argument("--prompt", metavar="REGEX", help="regex matching the main prompt at the end of the output")
     group.add_argument("--continuation-prompt", metavar="REGEX", help="regex matching the continuation prompt")
-    group.add_argument("--prompt-change", metavar="CMD",
-                       help="a line that sets a unique prompt, e.g. \"PS1='{token}>'\" (then --prompt '{token}>')")
-    group.add_argument("--init", action="append", metavar="CODE", help="code run once after the REPL starts (repeatable)")
+    group.add_argument(
+        "--prompt-change",
+        metavar="CMD",
+        help="a line that sets a unique prompt, e.g. \"PS1='{token}>'\" (then --prompt '{token}>')",
+    )
+    group.add_argument(
+        "--init", action="append", metavar="CODE", help="code run once after the REPL starts (repeatable)"
+    )
     group.add_argument("--language", help="language name for Jupyter (default: the profile's)")
     group.add_argument("--file-extension", metavar="EXT", help="e.g. .sh")
     group.add_argument("--codemirror-mode", metavar="MODE", help="editor syntax mode, e.g. shell")
     group.add_argument("--pygments-lexer", metavar="LEXER", help="highlighting lexer, e.g. bash")
     group.add_argument("--env", action="append", metavar="K=V", help="environment variable for the REPL (repeatable)")
-    group.add_argument("--interrupt-mode", choices=("signal", "message"), help="how Jupyter interrupts the kernel (default signal)")
+    group.add_argument(
+        "--interrupt-mode", choices=("signal", "message"), help="how Jupyter interrupts the kernel (default signal)"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,8 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="make any command-line REPL a Jupyter kernel",
         description="Run a command-line REPL (bash, zsh, python, sqlite3, node, lua, or any COMMAND) in a "
         "pseudo-terminal and feed it each cell. Everything after -- is the command, verbatim.",
-        epilog="examples:\n  kernelkit wrap install bash\n  kernelkit wrap install sqlite3 --name mydb -- sqlite3 /data/my.db\n"
-        "  kernelkit wrap install --name irb --prompt '{token}>' --prompt-change \"conf.prompt_mode = :SIMPLE\" -- irb\n"
+        epilog="examples:\n  kernelkit wrap install bash\n"
+        "  kernelkit wrap install sqlite3 --name mydb -- sqlite3 /data/my.db\n"
+        "  kernelkit wrap install --name irb --prompt '{token}>' "
+        '--prompt-change "conf.prompt_mode = :SIMPLE" -- irb\n'
         "  kernelkit wrap run python",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -50,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="wrap_command", metavar="ACTION")
 
     install = sub.add_parser(
-        "install", help="write a kernelspec that runs the REPL",
+        "install",
+        help="write a kernelspec that runs the REPL",
         description="Write a kernelspec that runs the REPL in a pseudo-terminal. Everything after -- is the "
         "command, verbatim (default: the profile's). All settings are in the kernelspec's argv, so they survive "
         "restarts and work from any frontend; check it with `kernelkit doctor NAME`.",
@@ -69,7 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     install.set_defaults(run=run_install)
 
     run = sub.add_parser(
-        "run", help="run the REPL as a kernel without installing it",
+        "run",
+        help="run the REPL as a kernel without installing it",
         description="Start the wrapped REPL as a kernel process (to try a REPL out). Without -f it writes a "
         "connection file in the Jupyter runtime dir and prints how to attach: jupyter console --existing FILE.",
     )
@@ -79,8 +92,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict[str, object]:
-    return {key: getattr(args, key) for key in ("prompt", "continuation_prompt", "prompt_change", "init",
-                                                 "file_extension", "codemirror_mode", "pygments_lexer")}
+    return {
+        key: getattr(args, key)
+        for key in (
+            "prompt",
+            "continuation_prompt",
+            "prompt_change",
+            "init",
+            "file_extension",
+            "codemirror_mode",
+            "pygments_lexer",
+        )
+    }
 
 
 def run_install(args: argparse.Namespace) -> int:
@@ -90,9 +113,19 @@ def run_install(args: argparse.Namespace) -> int:
 
     try:
         result = install(
-            args.profile, (args.passthrough or None), name=args.name, display_name=args.display_name, language=args.language,
-            user=args.user, prefix=args.prefix, sys_prefix=args.sys_prefix, env=parse_env(args.env),
-            interrupt_mode=args.interrupt_mode, replace=args.replace, dry_run=args.dry_run, **_options(args),
+            args.profile,
+            (args.passthrough or None),
+            name=args.name,
+            display_name=args.display_name,
+            language=args.language,
+            user=args.user,
+            prefix=args.prefix,
+            sys_prefix=args.sys_prefix,
+            env=parse_env(args.env),
+            interrupt_mode=args.interrupt_mode,
+            replace=args.replace,
+            dry_run=args.dry_run,
+            **_options(args),
         )
     except KernelSpecError as exc:
         return fail(str(exc))

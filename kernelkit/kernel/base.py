@@ -165,7 +165,9 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
     def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         return {"status": "ok", "matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos, "metadata": {}}
 
-    def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Sequence[str] = ()) -> dict[str, Any]:
+    def do_inspect(
+        self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Sequence[str] = ()
+    ) -> dict[str, Any]:
         return {"status": "ok", "found": False, "data": {}, "metadata": {}}
 
     def do_history(
@@ -329,9 +331,7 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         text = sep.join(str(o) for o in objects) + end
         self.send_response(self.iopub_socket, "stream", {"name": stream, "text": text})
 
-    def display(
-        self, data: Any, metadata: dict[str, Any] | None = None, *, display_id: str | None = None
-    ) -> None:
+    def display(self, data: Any, metadata: dict[str, Any] | None = None, *, display_id: str | None = None) -> None:
         """Show rich output: a MIME bundle such as ``{"text/html": "<b>hi</b>"}``, a str (text/plain),
         or any object with IPython's ``_repr_*_`` methods (see :mod:`kernelkit.kernel.display`)."""
         from kernelkit.kernel.display import display_data  # on first use: start-up pays nothing
@@ -380,4 +380,3 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
                 "input was requested, but this frontend does not support input requests (allow_stdin is false)"
             )
         return self._io.request_input(str(prompt), password, request.idents, request.msg)
-

@@ -93,9 +93,13 @@ def resolve(value: Any) -> Any:
 _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08  # code flags, as in inspect
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _accepts(function: Callable[..., Any], name: str) -> bool:
-    if type(function) is FunctionType and not hasattr(function, "__wrapped__") and not hasattr(function, "__signature__"):
+    if (
+        type(function) is FunctionType
+        and not hasattr(function, "__wrapped__")
+        and not hasattr(function, "__signature__")
+    ):
         # What inspect.signature reads for a plain function, without importing inspect.
         code = function.__code__
         count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & _CO_VARARGS)
@@ -127,11 +131,27 @@ class RequestHandlers:
     subshells: bool
 
     if TYPE_CHECKING:
-        def send_response(self, stream: Any, msg_or_type: Any, content: Any = None, ident: Any = None,
-                          buffers: Any = None, track: bool = False, header: Any = None, metadata: Any = None,
-                          channel: str | None = None) -> Any: ...
-        def do_execute(self, code: str, silent: bool, store_history: bool = True,
-                       user_expressions: Any = None, allow_stdin: bool = False) -> Any: ...
+
+        def send_response(
+            self,
+            stream: Any,
+            msg_or_type: Any,
+            content: Any = None,
+            ident: Any = None,
+            buffers: Any = None,
+            track: bool = False,
+            header: Any = None,
+            metadata: Any = None,
+            channel: str | None = None,
+        ) -> Any: ...
+        def do_execute(
+            self,
+            code: str,
+            silent: bool,
+            store_history: bool = True,
+            user_expressions: Any = None,
+            allow_stdin: bool = False,
+        ) -> Any: ...
         def do_complete(self, code: str, cursor_pos: int) -> Any: ...
         def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()) -> Any: ...
         def do_history(self, *args: Any) -> Any: ...
@@ -147,8 +167,14 @@ class RequestHandlers:
 
     # ---- helpers ---------------------------------------------------------------------------
 
-    def _reply(self, stream: Any, ident: list[bytes], parent: Message, content: dict[str, Any],
-               metadata: dict[str, Any] | None = None) -> None:
+    def _reply(
+        self,
+        stream: Any,
+        ident: list[bytes],
+        parent: Message,
+        content: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         """Send the reply to ``parent`` on ``stream``, after the output it caused."""
         io = self._io
         if io is None:
@@ -272,17 +298,19 @@ class RequestHandlers:
     def history_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         content = parent["content"]
         with self._user_code():
-            result = resolve(self.do_history(
-                content.get("hist_access_type", "tail"),
-                bool(content.get("output", False)),
-                bool(content.get("raw", True)),
-                content.get("session"),
-                content.get("start"),
-                content.get("stop"),
-                content.get("n"),
-                content.get("pattern"),
-                bool(content.get("unique", False)),
-            ))
+            result = resolve(
+                self.do_history(
+                    content.get("hist_access_type", "tail"),
+                    bool(content.get("output", False)),
+                    bool(content.get("raw", True)),
+                    content.get("session"),
+                    content.get("start"),
+                    content.get("stop"),
+                    content.get("n"),
+                    content.get("pattern"),
+                    bool(content.get("unique", False)),
+                )
+            )
         self._reply(stream, ident, parent, {"status": "ok", **result})
 
     def is_complete_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
@@ -377,13 +405,27 @@ class RequestHandlers:
 
     # ---- the tables --------------------------------------------------------------------------
 
-    SHELL_MESSAGES = ("execute_request", "complete_request", "inspect_request", "history_request",
-                      "is_complete_request", "kernel_info_request", "comm_info_request", "comm_open",
-                      "comm_msg", "comm_close", "shutdown_request")
+    SHELL_MESSAGES = (
+        "execute_request",
+        "complete_request",
+        "inspect_request",
+        "history_request",
+        "is_complete_request",
+        "kernel_info_request",
+        "comm_info_request",
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+        "shutdown_request",
+    )
     CONTROL_MESSAGES = ("shutdown_request", "interrupt_request", "kernel_info_request")
     SUBSHELL_CONTROL = ("create_subshell_request", "delete_subshell_request", "list_subshell_request")
-    UNSUPPORTED_CONTROL = ("debug_request", "create_subshell_request", "delete_subshell_request",
-                           "list_subshell_request")
+    UNSUPPORTED_CONTROL = (
+        "debug_request",
+        "create_subshell_request",
+        "delete_subshell_request",
+        "list_subshell_request",
+    )
 
     def _handler_tables(self) -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]:
         """``shell_handlers`` and ``control_handlers`` as ipykernel builds them: bound methods by msg type."""

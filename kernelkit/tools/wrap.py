@@ -24,10 +24,24 @@ from kernelkit.wrap import profiles
 
 TARGET = "kernelkit.wrap.kernel:ReplKernel"
 #: Options of the kernel (ReplKernel.add_arguments) that ``wrap install``/``wrap run`` pass through.
-KERNEL_OPTIONS = ("prompt", "continuation_prompt", "prompt_change", "language", "file_extension",
-                  "codemirror_mode", "pygments_lexer")
+KERNEL_OPTIONS = (
+    "prompt",
+    "continuation_prompt",
+    "prompt_change",
+    "language",
+    "file_extension",
+    "codemirror_mode",
+    "pygments_lexer",
+)
 #: Debian packages for the built-in profiles' programs, for the "not found" message.
-PACKAGES = {"bash": "bash", "zsh": "zsh", "python3": "python3", "sqlite3": "sqlite3", "node": "nodejs", "lua5.4": "lua5.4"}
+PACKAGES = {
+    "bash": "bash",
+    "zsh": "zsh",
+    "python3": "python3",
+    "sqlite3": "sqlite3",
+    "node": "nodejs",
+    "lua5.4": "lua5.4",
+}
 
 
 def kernel_options(
@@ -48,22 +62,36 @@ def kernel_options(
     return argv
 
 
-def resolve_profile(profile: str | None, command: Sequence[str] | None, options: Mapping[str, Any] | None = None) -> profiles.Profile:
+def resolve_profile(
+    profile: str | None, command: Sequence[str] | None, options: Mapping[str, Any] | None = None
+) -> profiles.Profile:
     """The effective profile, as the kernel will build it; KernelSpecError when it cannot work."""
     from kernelkit.wrap.kernel import ReplKernel
 
     if profile is not None and profile not in profiles.PROFILES:
-        raise KernelSpecError(f"no built-in profile {profile!r}; choose one of {', '.join(profiles.PROFILES)} "
-                              "or give the program after -- with --prompt REGEX")
+        raise KernelSpecError(
+            f"no built-in profile {profile!r}; choose one of {', '.join(profiles.PROFILES)} "
+            "or give the program after -- with --prompt REGEX"
+        )
     if profile is None and not command:
-        raise KernelSpecError("nothing to wrap: name a profile (" + ", ".join(profiles.PROFILES) +
-                              ") or give the program after --, e.g. kernelkit wrap install -- irb --prompt '>> $'")
-    namespace = argparse.Namespace(profile=profile, repl_command=list(command or []), init=(options or {}).get("init"),
-                                   mimetype=None, **{k: (options or {}).get(k) for k in KERNEL_OPTIONS})
+        raise KernelSpecError(
+            "nothing to wrap: name a profile ("
+            + ", ".join(profiles.PROFILES)
+            + ") or give the program after --, e.g. kernelkit wrap install -- irb --prompt '>> $'"
+        )
+    namespace = argparse.Namespace(
+        profile=profile,
+        repl_command=list(command or []),
+        init=(options or {}).get("init"),
+        mimetype=None,
+        **{k: (options or {}).get(k) for k in KERNEL_OPTIONS},
+    )
     result = ReplKernel.profile_from_arguments(namespace)
     if not result.prompt:
-        raise KernelSpecError(f"kernelkit does not know the prompt of {result.command[0]}; give --prompt REGEX "
-                              "(and --prompt-change CMD to make it unique), see docs/wrap.md")
+        raise KernelSpecError(
+            f"kernelkit does not know the prompt of {result.command[0]}; give --prompt REGEX "
+            "(and --prompt-change CMD to make it unique), see docs/wrap.md"
+        )
     return result
 
 
@@ -76,8 +104,7 @@ def find_program(program: str, env: Mapping[str, str] | None = None) -> str | No
 def missing_program_message(program: str) -> str:
     package = PACKAGES.get(os.path.basename(program))
     hint = f" (Debian: apt-get install {package})" if package else ""
-    return (f"the wrapped program {program!r} is not on PATH; install it{hint} or give its full path "
-            "after --")
+    return f"the wrapped program {program!r} is not on PATH; install it{hint} or give its full path after --"
 
 
 def install(
@@ -107,24 +134,37 @@ def install(
         raise KernelSpecError(missing_program_message(effective.command[0]))
     python = kernelspec.running_python()
     kernel_name = kernelspec.check_name(name) if name else kernelspec.name_from(profile or effective.name)
-    argv = [python, "-m", "kernelkit_launcher", TARGET, "-f", "{connection_file}",
-            *kernel_options(profile, command, options)]
+    argv = [
+        python,
+        "-m",
+        "kernelkit_launcher",
+        TARGET,
+        "-f",
+        "{connection_file}",
+        *kernel_options(profile, command, options),
+    ]
     kernel_json: dict[str, Any] = {
         "argv": argv,
         "display_name": display_name or f"{effective.name} (kernelkit wrap)",
         "language": effective.language,
         "interrupt_mode": interrupt_mode or "signal",
         "env": dict(env or {}),
-        "metadata": {"kernelkit": {"target": TARGET, "python": python,
-                                   "wrap": {"profile": profile, "command": effective.command}},
-                     "supported_encryption": ["curve"]},
+        "metadata": {
+            "kernelkit": {
+                "target": TARGET,
+                "python": python,
+                "wrap": {"profile": profile, "command": effective.command},
+            },
+            "supported_encryption": ["curve"],
+        },
         "kernel_protocol_version": "5.5",
     }
     kernels_dir = kernelspec.destination_dir(user=user, prefix=prefix, sys_prefix=sys_prefix)
     resource_dir = kernels_dir / kernel_name
     if not dry_run:
-        resource_dir = kernelspec.install(kernel_json, kernel_name, user=user, prefix=prefix,
-                                          sys_prefix=sys_prefix, replace=replace)
+        resource_dir = kernelspec.install(
+            kernel_json, kernel_name, user=user, prefix=prefix, sys_prefix=sys_prefix, replace=replace
+        )
     return InstallResult(kernel_name, resource_dir, kernel_json, python, dry_run)
 
 
@@ -135,7 +175,7 @@ def wrapped_profile(argv: Sequence[str]) -> profiles.Profile | None:
         return None
     from kernelkit.wrap.kernel import ReplKernel
 
-    rest = argv[argv.index(TARGET) + 1:]
+    rest = argv[argv.index(TARGET) + 1 :]
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("-f")
     ReplKernel.add_arguments(parser)

@@ -671,7 +671,8 @@ class ReplKernel(Kernel):
                 return self.raw_input(prompt)
             if not silent:  # the unfinished line (``prompt``) is shown by _collect
                 self.stream(
-                    f"[{self.profile.command[0] if self.profile else 'the program'} is waiting for input, but this frontend does not send "
+                    f"[{self.profile.command[0] if self.profile else 'the program'} is waiting for input, "
+                    "but this frontend does not send "
                     "input (allow_stdin is false): it gets end-of-file]\n",
                     "stderr",
                 )
