@@ -25,6 +25,10 @@ SPEC = "kk-spec-kernel"
 install_kernelspec(SPEC, argv=[sys.executable, str(SPEC_KERNEL), "-f", "{connection_file}"], language="python")
 SQLITE = "kk-sqlite"
 install_kernelspec(SQLITE, "kernelkit.kernels.sqlite", language="sql")
+SEED_ECHO = "kk-seed-echo"
+install_kernelspec(
+    SEED_ECHO, argv=[sys.executable, str(REPO_DIR / "examples" / "echokernel.py"), "-f", "{connection_file}"]
+)
 SHOWCASE = "kk-showcase"
 install_kernelspec(
     SHOWCASE,
@@ -139,6 +143,7 @@ OWN = {
     ECHO: [],
     CALC: [],
     SHOWCASE: [],
+    SEED_ECHO: [],  # examples/echokernel.py, the seed article's kernel ported
     SQLITE: [],  # the built-in sql samples, on a real SQL kernel
     SLEEPY_SIGNAL: [
         "--sample",
