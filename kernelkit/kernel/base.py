@@ -19,6 +19,7 @@ from kernelkit.kernel.compat import Config, TraitsOnDemand, set_traits
 from kernelkit.kernel.handlers import RequestHandlers, error_content, resolve
 from kernelkit.protocol.core import SUBSHELLS_FEATURE, Request
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
+from kernelkit.transport.streams import SILENT
 
 if TYPE_CHECKING:
     import argparse
@@ -87,6 +88,7 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         provide_comm_package(self)  # the `comm` package (ipywidgets...) talks through comm_manager
         self._allow_stdin = False
         self._serving: dict[int, Request] = {}  # thread id -> the request it is handling
+        self._silent_threads: set[int] = set()  # threads running a silent execute request
         self._last: dict[str, Request] = {}  # channel -> the request handled last
         # The parent set by set_thread_parent, per thread: thread-local, so it ends with its
         # thread (thread idents are reused: a dict by ident pinned later, unrelated threads).
@@ -253,6 +255,13 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
             del self._serving[thread]
 
     def parent_of_thread(self) -> Message | None:
+        """The request the calling thread's ``print`` output belongs to, or ``SILENT`` while it runs a
+        silent execute request, whose output the spec says is not broadcast."""
+        if threading.get_ident() in self._silent_threads:
+            return SILENT
+        return self._thread_parent()
+
+    def _thread_parent(self) -> Message | None:
         """The request whose output the calling thread writes (see :meth:`set_thread_parent`)."""
         pinned = getattr(self._pins, "parent", None)
         if pinned is not None:
@@ -269,7 +278,7 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
     def get_parent(self, channel: str | None = None) -> Message:
         """The request being handled on ``channel``; ``None``: the calling thread's (as ipykernel 7)."""
         if channel is None:
-            return self.parent_of_thread() or {}
+            return self._thread_parent() or {}
         request = self._last.get(channel)
         return request.msg if request is not None else {}
 

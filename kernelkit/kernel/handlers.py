@@ -127,6 +127,7 @@ class RequestHandlers:
     _thread_counts: dict[int, int]
     comm_manager: Any
     _allow_stdin: bool
+    _silent_threads: set[int]
     _count_lock: threading.Lock
     subshells: bool
 
@@ -254,6 +255,8 @@ class RequestHandlers:
         on_main = threading.current_thread() is threading.main_thread()
         if on_main:  # input() is for the main shell only: a subshell must not change what it allows
             self._allow_stdin = execute.allow_stdin
+        if execute.silent:  # no output broadcast (the spec): print() in it is dropped
+            self._silent_threads.add(threading.get_ident())
         try:
             with io.interruptible() if io is not None else nullcontext(), self._stdin_builtins():
                 result = resolve(self.do_execute(**args))
@@ -271,6 +274,7 @@ class RequestHandlers:
             self._publish_error(content)
             return content
         finally:
+            self._silent_threads.discard(threading.get_ident())
             if on_main:
                 self._allow_stdin = False
 

@@ -41,6 +41,10 @@ FLUSH_SIZE = 1 << 16  # characters after which a write is sent at once; also the
 
 Parent = Any  # a request message (dict) or None: opaque to this module
 
+#: What ``parent_of_thread`` returns while the thread runs a ``silent`` execute request: the
+#: messaging spec says such a request broadcasts no output, so its writes are dropped.
+SILENT: Parent = object()
+
 
 class OutStream(io.TextIOBase):
     def __init__(
@@ -82,6 +86,8 @@ class OutStream(io.TextIOBase):
                 original.write(text)
             return len(text)
         parent = self._parent_of_thread()
+        if parent is SILENT:
+            return len(text)
         with self._lock:
             if self._buffer and parent is not self._parent:
                 self._send_buffer()
