@@ -63,38 +63,52 @@ def assert_nothing_after_idle(msgs: list[dict[str, Any]]) -> None:
 
 @pytest.mark.slow
 def test_output_written_as_a_cell_ends_comes_before_its_idle_with_its_parent() -> None:
-    """The batching timer (50 ms) fires while the cell returns: its send must not trail the idle."""
+    """The batching timer (50 ms) fires while the cell returns: its send must not trail the idle.
+
+    Each cell prints about 60 KB (just under the size that is sent at once, so the timer sends
+    it, and its send takes a while) and returns right when the timer fires.
+    """
     with running_kernel(CALC) as (_, kc):
         execute(kc, "import time, random")
         ids = []
-        for i in range(120):
-            ids.append(kc.execute(f"print('cell {i}'); time.sleep(0.045 + random.random() * 0.01)"))
-        msgs = collect_until_idle(kc, ids, timeout=60)
+        for i in range(150):
+            code = f"print('cell {i} ' + 'x' * 60000); time.sleep(0.0495 + random.random() * 0.002)"
+            ids.append(kc.execute(code))
+        msgs = collect_until_idle(kc, ids, timeout=120)
         for _ in ids:
             kc.get_shell_msg(timeout=10)
     assert_nothing_after_idle(msgs)
     for i, msg_id in enumerate(ids):
         text = "".join(m["content"]["text"] for m in msgs
                        if m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id)
-        assert text == f"cell {i}\n"
+        assert text == f"cell {i} " + "x" * 60000 + "\n"
 
 
 # ---- 2 and 3: the control thread ------------------------------------------------------------------
 
 
 def test_queued_requests_are_aborted_and_run_on_the_shell_thread_while_control_is_busy() -> None:
-    """An error with queued requests, while a control request finishes at the same moment."""
+    """An error with queued requests, while control requests keep finishing at every moment."""
     with running_kernel(ENGINE_SIGNAL) as (_, kc):
-        for _ in range(5):
-            error_id = kc.execute("time = __import__('time'); time.sleep(0.2); 1/0")
-            queued = [kc.execute("'never'"), kc.complete("pri", 3), kc.execute("'never either'")]
-            for _ in range(20):  # control requests answered while the error cell runs and ends
+        stop = threading.Event()
+
+        def flood_control() -> None:  # owns the control channel's socket: only this thread uses it
+            while not stop.is_set():
                 kc.control_channel.send(kc.session.msg("kernel_info_request"))
-            replies = [kc.get_shell_msg(timeout=10) for _ in range(4)]
-            assert [r["parent_header"]["msg_id"] for r in replies] == [error_id, *queued]
-            assert [r["content"]["status"] for r in replies] == ["error", "aborted", "ok", "aborted"]
-            for _ in range(20):
                 kc.get_control_msg(timeout=10)
+
+        flooder = threading.Thread(target=flood_control)
+        flooder.start()
+        try:
+            for _ in range(15):
+                error_id = kc.execute("time = __import__('time'); time.sleep(0.02); 1/0")
+                queued = [kc.execute("'never'"), kc.complete("pri", 3), kc.execute("'never either'")]
+                replies = [kc.get_shell_msg(timeout=10) for _ in range(4)]
+                assert [r["parent_header"]["msg_id"] for r in replies] == [error_id, *queued]
+                assert [r["content"]["status"] for r in replies] == ["error", "aborted", "ok", "aborted"]
+        finally:
+            stop.set()
+            flooder.join(timeout=20)
         _, msgs = execute(kc, "print(sorted(set(hook_threads)))")
     assert stdout_text(msgs) == "[('complete', 'MainThread'), ('execute', 'MainThread')]\n"
 

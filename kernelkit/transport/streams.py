@@ -103,8 +103,9 @@ class OutStream(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        if not self._buffer:  # the common case, checked on every message the kernel sends
-            return
+        # Always under the lock, even when the buffer looks empty: the timer thread may be
+        # between taking the text and queuing it, and a flush that returned then would let the
+        # caller's next message (the reply, the idle) overtake it.
         with self._lock:
             self._send_buffer()
 
