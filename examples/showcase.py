@@ -8,7 +8,10 @@ about 200 lines what a kernel does for each kind of output:
 in a cell                  what the kernel sends
 =========================  ==========================================================
 ``print("hi")``            ``stream`` (stdout), through kernelkit's ``print`` redirect
-``1 + 1`` (last line)      ``execute_result`` via ``self.send_response(...)``
+``1 + 1`` (last line)      ``execute_result`` via ``self.send_response(...)``, formatted by
+                           ``format_display_data``: a DataFrame as HTML, ``_repr_png_``...
+``display(obj)``           ``display_data`` of any object with IPython's ``_repr_*_`` methods
+``display(w.IntSlider())`` a live ipywidgets slider (kernelkit provides the ``comm`` package)
 ``table([[1, 2], ...])``   ``display_data`` with an HTML ``<table>`` (``self.display``)
 ``png()``                  ``display_data`` with a PNG made in pure Python (zlib + struct)
 ``1 / 0``                  an ``error`` message and an error reply, with a traceback
@@ -21,7 +24,8 @@ It also answers ``is_complete_request`` with :mod:`codeop` (so ``jupyter console
 ``for``/``def`` blocks on the next line) and ``complete_request`` from the user namespace.
 
 Run it with ``python examples/showcase.py -f CONNECTION_FILE`` as a kernelspec ``argv``, or
-``kernelkit install examples/showcase.py``; it needs nothing but kernelkit.
+``kernelkit install examples/showcase.py``; it needs nothing but kernelkit (ipywidgets, pandas
+or matplotlib work when installed).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import traceback
 import zlib
 from typing import Any
 
-from kernelkit import Kernel
+from kernelkit import Kernel, format_display_data
 
 __version__ = "1.0"
 
@@ -150,16 +154,14 @@ class ShowcaseKernel(Kernel):
         if value is not None:
             self.namespace["_"] = value
             if not silent:
-                data = {"text/plain": repr(value)}
-                if hasattr(value, "_repr_html_"):
-                    data["text/html"] = value._repr_html_()
+                data, metadata = format_display_data(value)  # _repr_html_, _repr_png_...: as IPython
                 self.send_response(self.iopub_socket, "execute_result",
-                                   {"execution_count": self.execution_count, "data": data, "metadata": {}})
+                                   {"execution_count": self.execution_count, "data": data, "metadata": metadata})
         expressions = {}
         for name, expr in (user_expressions or {}).items():
             try:
-                expressions[name] = {"status": "ok", "data": {"text/plain": repr(eval(expr, self.namespace))},
-                                     "metadata": {}}
+                data, metadata = format_display_data(eval(expr, self.namespace))
+                expressions[name] = {"status": "ok", "data": data, "metadata": metadata}
             except Exception as exc:
                 expressions[name] = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc),
                                      "traceback": []}

@@ -29,14 +29,16 @@ from kernelkit._version import __version__
 if TYPE_CHECKING:
     from kernelkit.kernel.app import launch
     from kernelkit.kernel.base import Kernel, StdinNotImplementedError
+    from kernelkit.kernel.display import format_display_data
     from kernelkit.tools.installer import InstallResult
 
-__all__ = ["Kernel", "StdinNotImplementedError", "__version__", "install", "launch"]
+__all__ = ["Kernel", "StdinNotImplementedError", "__version__", "format_display_data", "install", "launch"]
 
 _LAZY = {
     "Kernel": "kernelkit.kernel.base",
     "StdinNotImplementedError": "kernelkit.kernel.base",
     "launch": "kernelkit.kernel.app",
+    "format_display_data": "kernelkit.kernel.display",
 }
 
 

@@ -68,6 +68,16 @@ class LazyLogger:
         else:
             self._suppressed += 1
 
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        # Below the level, return before importing logging: cheaper, and a SIGTERM whose handler
+        # logs cannot land inside the first ``import logging`` (a re-entrant import fails).
+        if self._logger is not None or self._level in ("DEBUG", "INFO"):
+            self.logger.info(msg, *args, **kwargs)
+
+    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if self._logger is not None or self._level == "DEBUG":
+            self.logger.debug(msg, *args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.logger, name)
 

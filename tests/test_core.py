@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from kernelkit.protocol.core import BadRequest, KernelCore, Outgoing, Request, reply_type
+from kernelkit.protocol.core import (
+    SUBSHELL_REQUESTS,
+    BadRequest,
+    KernelCore,
+    Outgoing,
+    Request,
+    reply_type,
+    subshell_of,
+    subshell_of_header,
+)
 from kernelkit.protocol.session import Session
 
 
@@ -131,3 +140,57 @@ def test_clients_arriving_while_someone_is_subscribed_do_not_wait(core: KernelCo
 
 def test_control_requests_never_wait_for_subscribers(core: KernelCore) -> None:
     assert core.needs_subscriber(request("kernel_info_request", channel="control")) == 0
+
+
+# ---- kernel subshells (JEP 91) -------------------------------------------------------------
+
+
+def test_subshell_requests_are_served_on_control_only() -> None:
+    for msg_type in SUBSHELL_REQUESTS:
+        assert KernelCore.serves("control", msg_type) and not KernelCore.serves("shell", msg_type)
+
+
+def test_which_shell_a_request_is_for() -> None:
+    client = Session(b"key")
+    msg = client.msg("execute_request", {"code": ""})
+    assert subshell_of(msg["header"]) is None
+    msg["header"]["subshell_id"] = "abc"
+    assert subshell_of(msg["header"]) == "abc"
+    msg["header"]["subshell_id"] = None
+    assert subshell_of(msg["header"]) is None
+
+
+@pytest.mark.parametrize("frame, expected", [
+    (b'{"msg_id": "1", "msg_type": "execute_request"}', None),
+    (b'{"msg_id": "1", "subshell_id": "abc"}', "abc"),
+    (b'{"msg_id": "1", "subshell_id": null}', None),
+    (b'{"msg_id": "1", "subshell_id": 7}', "7"),  # not a string: answered as an unknown subshell
+    (b'{"subshell_id": "abc"', None),  # unreadable: the main shell decodes it and drops it
+    (b'["subshell_id"]', None),
+    (memoryview(b'{"subshell_id": "x"}'), "x"),
+])
+def test_the_subshell_of_an_encoded_header(frame: bytes, expected: str | None) -> None:
+    assert subshell_of_header(frame) == expected
+
+
+def test_subshell_replies_have_ipykernels_shape(core: KernelCore) -> None:
+    create = core.subshell_reply(request("create_subshell_request", channel="control"), "id-1")
+    assert (create.channel, create.msg["msg_type"]) == ("control", "create_subshell_reply")
+    assert create.msg["content"] == {"status": "ok", "subshell_id": "id-1"}
+    listed = core.subshell_reply(request("list_subshell_request", channel="control"), ["a", "b"])
+    assert listed.msg["content"] == {"status": "ok", "subshell_id": ["a", "b"]}
+    deleted = core.subshell_reply(request("delete_subshell_request", {"subshell_id": "a"}, channel="control"), None)
+    assert deleted.msg["content"] == {"status": "ok"}
+    missing = core.no_such_subshell(request("delete_subshell_request", channel="control"), "zz")
+    assert missing.msg["content"]["status"] == "error" and "zz" in missing.msg["content"]["evalue"]
+
+
+def test_a_request_for_an_unknown_subshell_gets_busy_error_idle(core: KernelCore) -> None:
+    req = request("execute_request", {"code": "1"})
+    outs = core.unknown_subshell(req, "nope")
+    assert types(outs) == [("iopub", "status"), ("shell", "execute_reply"), ("iopub", "status")]
+    assert outs[1].msg["content"]["ename"] == "UnknownSubshellError"
+    assert all(o.msg["parent_header"] is req.msg["header"] for o in outs)
+    # a comm message is no request: busy and idle, no reply
+    assert types(core.unknown_subshell(request("comm_msg", {"comm_id": "c"}), "nope")) == [
+        ("iopub", "status"), ("iopub", "status")]

@@ -117,7 +117,7 @@ def test_api_install_a_class_and_remove(jupyter: Jupyter) -> None:
                          "-f", "{connection_file}"]
     assert Path(spec.argv[0]).is_absolute()
     assert (spec.display_name, spec.language, spec.interrupt_mode, spec.kernel_protocol_version) == (
-        "Echo", "Any text", "signal", "5.5")
+        "Echo", "Any text", "signal", "5.6")  # 5.6: the handshake (JEP 66)
     with pytest.raises(KernelSpecExists, match="--replace"):
         kernelkit.install(EchoKernel, user=True)
     kernelkit.install(EchoKernel, display_name="Echo 2", user=True, replace=True)

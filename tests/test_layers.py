@@ -132,7 +132,8 @@ def test_public_names_are_exported_and_exist(module: str) -> None:
 def test_the_package_exports() -> None:
     import kernelkit
 
-    assert sorted(kernelkit.__all__) == ["Kernel", "StdinNotImplementedError", "__version__", "install", "launch"]
+    assert sorted(kernelkit.__all__) == ["Kernel", "StdinNotImplementedError", "__version__", "format_display_data",
+                                        "install", "launch"]
 
 
 def test_import_kernelkit_imports_nothing_but_itself() -> None:

@@ -1,5 +1,9 @@
 """Start a kernel process: parse the kernel's command line, prepare the connection file, serve.
 
+``-f FILE`` may also be a registration file (the kernel handshake, JEP 66): the kernel then binds
+free ports itself, reports them to the launcher, waits for its acknowledgement, and writes its
+own connection file in the Jupyter runtime dir for other clients.
+
 Accepts what kernelspecs pass (``-f {connection_file}``), ipykernel's ``--ip``/``--transport``
 and ``--parent``, and ignores traitlets-style ``--Class.trait=value`` options with a warning,
 so ipykernel-era kernel.json files keep working.
@@ -16,8 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from kernelkit._log import log
-from kernelkit.transport import connection
-from kernelkit.transport.connection import ConnectionFileError, ConnectionInfo
+from kernelkit.transport import connection, handshake
+from kernelkit.transport.connection import ConnectionFileError, ConnectionInfo, RegistrationInfo
 from kernelkit.transport.server import KernelServer, KernelStartError
 
 
@@ -32,6 +36,9 @@ def kernel_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--transport", choices=("tcp", "ipc"), help="transport when creating a connection file")
     parser.add_argument("--parent", type=int, metavar="PID",
                         help="exit when this process dies (default: $JPY_PARENT_PID, as set by jupyter_client)")
+    parser.add_argument("--handshake-timeout", type=float, default=handshake.DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help="with a registration file: how long to wait for the launcher's acknowledgement "
+                        f"before exiting (default {handshake.DEFAULT_TIMEOUT:g})")
     parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="how much the kernel logs to stderr")
     parser.add_argument("--debug", action="store_const", const="DEBUG", dest="log_level",
@@ -102,8 +109,15 @@ def launch(kernel_class: type[Any], argv: Sequence[str] | None = None, app: Kern
 
 def serve(kernel_class: type[Any], args: argparse.Namespace, app: KernelApp | None = None) -> None:
     path: str | os.PathLike[str] | None = args.connection_file
+    registration: RegistrationInfo | None = None
     if path is not None and os.path.exists(path):
-        info, created = connection.load(path), False
+        loaded = connection.load_startup_file(path)
+        if isinstance(loaded, RegistrationInfo):
+            # The launcher owns the registration file; the kernel writes its own connection file.
+            registration, info, created = loaded, loaded.connection_info(), True
+            path = connection.runtime_path(f"kernel-{_file_safe(registration.kernel_id)}-{os.getpid()}.json")
+        else:
+            info, created = loaded, False
     else:
         info, created = ConnectionInfo(), True
         if path is None:
@@ -127,13 +141,16 @@ def serve(kernel_class: type[Any], args: argparse.Namespace, app: KernelApp | No
     kernel = attach(kernel_class, server, app, args)
     app.kernel = kernel
     server.start()
-    if created or unbound:
-        connection.write(info, path)
-    if created and not args.connection_file:
-        print(f"To connect a client to this kernel, use:\n    jupyter console --existing {path}", file=sys.stderr)
     if created:
         _terminal_signals(path, standalone=not args.connection_file)
     try:
+        if created or unbound:
+            connection.write(info, path)
+        if registration is not None:
+            stopping = lambda: server.stopping  # noqa: E731
+            handshake.register(registration, info, server.session, args.handshake_timeout, stopping)
+        elif created and not args.connection_file:
+            print(f"To connect a client to this kernel, use:\n    jupyter console --existing {path}", file=sys.stderr)
         server.serve_forever(kernel)
     finally:
         if created:
@@ -141,10 +158,18 @@ def serve(kernel_class: type[Any], args: argparse.Namespace, app: KernelApp | No
                 os.unlink(path)
 
 
+def _file_safe(text: str) -> str:
+    """``text`` reduced to characters safe in a file name (a kernel_id is the launcher's choice)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:64]
+    return safe.lstrip(".") or "kernel"
+
+
 def attach(kernel_class: type[Any], io: KernelServer, parent: Any = None, arguments: argparse.Namespace | None = None) -> Any:
     """Build ``kernel_class`` served by ``io``: its session and sockets are set before ``__init__``
     runs, so subclass constructors can use them."""
     kernel = kernel_class.__new__(kernel_class)  # type: ignore[call-overload]  # a subclass may define __new__ (traitlets)
+    if getattr(kernel_class, "subshells", False):
+        io.enable_subshells()  # before shell_stream is read: replies then go through the router
     kernel._io = io
     kernel.session = io.session
     kernel.iopub_socket = io.socket("iopub")

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from kernelkit._log import log as kernelkit_log
 from kernelkit._version import __version__
 from kernelkit.kernel.app import launch
-from kernelkit.kernel.comms import CommManager
+from kernelkit.kernel.comms import CommManager, provide_comm_package
 from kernelkit.kernel.compat import Config, TraitsOnDemand, set_traits
 from kernelkit.kernel.handlers import RequestHandlers, error_content, resolve
-from kernelkit.protocol.core import Request
+from kernelkit.protocol.core import SUBSHELLS_FEATURE, Request
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
 
 if TYPE_CHECKING:
@@ -35,10 +35,6 @@ class StdinNotImplementedError(NotImplementedError):
 MimeBundle = dict[str, Any]
 
 _CONSTRUCTOR_NAMES = frozenset(("session", "iopub_socket", "stdin_socket", "parent", "log"))
-
-
-def _bundle(data: MimeBundle | str) -> MimeBundle:
-    return {"text/plain": data} if isinstance(data, str) else data
 
 
 class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
@@ -59,6 +55,10 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
     #: Route ``print()`` and ``sys.stderr`` writes to the frontend as ``stream`` messages,
     #: as ipykernel does for every kernel it runs.
     redirect_stdio: bool = True
+    #: Kernel subshells (JEP 91): shell requests carrying a ``subshell_id`` run on that
+    #: subshell's own thread, concurrently with the main shell, and ``kernel_info`` advertises
+    #: ``"kernel subshells"``. Opt in only if every hook is thread-safe (docs/kernel-api.md).
+    subshells: bool = False
 
     # What the process gives the kernel; set before __init__ runs when a server starts the
     # kernel (so subclass constructors can use them), None for a Kernel() built without one.
@@ -81,12 +81,15 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
             if kwargs.get(name) is not None:
                 setattr(self, name, kwargs[name])
         set_traits(self, {k: v for k, v in kwargs.items() if k not in _CONSTRUCTOR_NAMES})
-        self.execution_count = 0
+        self._execution_count = 0
+        self._thread_counts: dict[int, int] = {}  # subshells: thread id -> the count of the cell it runs
         self.comm_manager = CommManager(self)
+        provide_comm_package(self)  # the `comm` package (ipywidgets...) talks through comm_manager
         self._allow_stdin = False
         self._serving: dict[int, Request] = {}  # thread id -> the request it is handling
         self._last: dict[str, Request] = {}  # channel -> the request handled last
         self._pinned: dict[int, Message] = {}  # thread id -> parent set by set_thread_parent
+        self._count_lock = threading.Lock()  # execution_count is shared by the main shell and subshells
         self.shell_handlers, self.control_handlers = self._handler_tables()
 
     @classmethod
@@ -101,6 +104,23 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         They follow the kernel options in the kernelspec's ``argv`` (``kernelkit install TARGET
         -- --database FILE``); the parsed values are ``self.arguments`` when ``__init__`` runs.
         """
+
+    @property
+    def execution_count(self) -> int:
+        """The kernel's execution count (one for the whole kernel, main shell and subshells alike).
+
+        With subshells, read in ``do_execute`` it is the count *of the cell being run on the
+        calling thread*, even when a cell on another shell has counted since.
+        """
+        if self._thread_counts:
+            count = self._thread_counts.get(threading.get_ident())
+            if count is not None:
+                return count
+        return self._execution_count
+
+    @execution_count.setter
+    def execution_count(self, value: int) -> None:
+        self._execution_count = value
 
     @property
     def log(self) -> logging.Logger:
@@ -188,9 +208,16 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
             "language_info": language_info,
             "banner": self.banner,
             "help_links": list(self.help_links),
-            "supported_features": list(self.supported_features),
+            "supported_features": self._features(),
             "debugger": False,
         }
+
+    def _features(self) -> list[str]:
+        """``supported_features``: "kernel subshells" exactly when the class opted in (``subshells = True``)."""
+        features = [f for f in self.supported_features if f != SUBSHELLS_FEATURE]
+        if self.subshells:
+            features.append(SUBSHELLS_FEATURE)
+        return features
 
     # ---- serving: the transport's Application interface -----------------------------------
 
@@ -304,17 +331,24 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         self.send_response(self.iopub_socket, "stream", {"name": stream, "text": text})
 
     def display(
-        self, data: MimeBundle | str, metadata: dict[str, Any] | None = None, *, display_id: str | None = None
+        self, data: Any, metadata: dict[str, Any] | None = None, *, display_id: str | None = None
     ) -> None:
-        """Show rich output: ``data`` is a MIME bundle such as ``{"text/html": "<b>hi</b>"}``."""
-        content: dict[str, Any] = {"data": _bundle(data), "metadata": metadata or {}, "transient": {}}
+        """Show rich output: a MIME bundle such as ``{"text/html": "<b>hi</b>"}``, a str (text/plain),
+        or any object with IPython's ``_repr_*_`` methods (see :mod:`kernelkit.kernel.display`)."""
+        from kernelkit.kernel.display import display_data  # on first use: start-up pays nothing
+
+        bundle, md = display_data(data)
+        content: dict[str, Any] = {"data": bundle, "metadata": {**md, **(metadata or {})}, "transient": {}}
         if display_id is not None:
             content["transient"]["display_id"] = display_id
         self.send_response(self.iopub_socket, "display_data", content)
 
-    def update_display(self, data: MimeBundle | str, *, display_id: str, metadata: dict[str, Any] | None = None) -> None:
+    def update_display(self, data: Any, *, display_id: str, metadata: dict[str, Any] | None = None) -> None:
         """Replace what an earlier ``display(..., display_id=...)`` showed, wherever it is shown."""
-        content = {"data": _bundle(data), "metadata": metadata or {}, "transient": {"display_id": display_id}}
+        from kernelkit.kernel.display import display_data
+
+        bundle, md = display_data(data)
+        content = {"data": bundle, "metadata": {**md, **(metadata or {})}, "transient": {"display_id": display_id}}
         self.send_response(self.iopub_socket, "update_display_data", content)
 
     def clear_output(self, wait: bool = False) -> None:
@@ -336,6 +370,11 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         return self._input_request(prompt, password=True)
 
     def _input_request(self, prompt: str, password: bool) -> str:
+        if threading.current_thread() is not threading.main_thread():
+            raise StdinNotImplementedError(
+                "input was requested from a thread other than the main shell (a subshell or a thread of "
+                "the kernel's); only cells on the main shell can ask the frontend for input"
+            )
         request = self._serving.get(threading.get_ident())
         if not self._allow_stdin or self._io is None or request is None:
             raise StdinNotImplementedError(

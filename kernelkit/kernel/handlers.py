@@ -119,9 +119,12 @@ class RequestHandlers:
 
     # Provided by Kernel (declared for the type checker).
     _io: KernelIO | None
-    execution_count: int
+    _execution_count: int
+    _thread_counts: dict[int, int]
     comm_manager: Any
     _allow_stdin: bool
+    _count_lock: threading.Lock
+    subshells: bool
 
     if TYPE_CHECKING:
         def send_response(self, stream: Any, msg_or_type: Any, content: Any = None, ident: Any = None,
@@ -180,11 +183,20 @@ class RequestHandlers:
         if io is None:
             return
         request = Request(getattr(stream, "name", "shell"), ident, parent)
-        execute, execute_input = io.core.begin_execute(request, self.execution_count)
-        self.execution_count = execute.execution_count
+        with self._count_lock:  # one count for the kernel, whichever (sub)shell executes
+            execute, execute_input = io.core.begin_execute(request, self._execution_count)
+            self._execution_count = execute.execution_count
         if execute_input is not None:
             io.send(execute_input)
-        result = self._run_execute(execute)
+        if self.subshells:  # self.execution_count in this thread: this cell's count
+            thread = threading.get_ident()
+            self._thread_counts[thread] = execute.execution_count
+            try:
+                result = self._run_execute(execute)
+            finally:
+                del self._thread_counts[thread]
+        else:
+            result = self._run_execute(execute)
         reply, abort = io.core.finish_execute(execute, result)
         io.flush_output()
         if abort:
@@ -204,7 +216,9 @@ class RequestHandlers:
         if accepts(self.do_execute, "cell_id"):
             args["cell_id"] = execute.cell_meta.get("cellId")
         io = self._io
-        self._allow_stdin = execute.allow_stdin
+        on_main = threading.current_thread() is threading.main_thread()
+        if on_main:  # input() is for the main shell only: a subshell must not change what it allows
+            self._allow_stdin = execute.allow_stdin
         try:
             with io.interruptible() if io is not None else nullcontext(), self._stdin_builtins():
                 result = resolve(self.do_execute(**args))
@@ -222,7 +236,8 @@ class RequestHandlers:
             self._publish_error(content)
             return content
         finally:
-            self._allow_stdin = False
+            if on_main:
+                self._allow_stdin = False
 
     def complete_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         content = parent["content"]
@@ -309,6 +324,36 @@ class RequestHandlers:
                 self._io.interrupt()
         self._reply(stream, ident, parent, {"status": "ok"})
 
+    # ---- subshells (JEP 91; only for kernels with ``subshells = True``) -------------------------
+
+    def _send_out(self, stream: Any, out: Any) -> None:
+        assert self._io is not None
+        self._io.session.send(stream, out.msg, ident=out.idents)
+
+    def create_subshell_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        io = self._io
+        if io is None:
+            return
+        subshell_id = io.create_subshell()
+        self._send_out(stream, io.core.subshell_reply(Request("control", ident, parent), subshell_id))
+
+    def delete_subshell_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        io = self._io
+        if io is None:
+            return
+        request = Request("control", ident, parent)
+        subshell_id = require(parent["content"], "subshell_id", str)
+        if io.delete_subshell(subshell_id):
+            self._send_out(stream, io.core.subshell_reply(request, None))
+        else:
+            self._send_out(stream, io.core.no_such_subshell(request, subshell_id))
+
+    def list_subshell_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
+        io = self._io
+        if io is None:
+            return
+        self._send_out(stream, io.core.subshell_reply(Request("control", ident, parent), io.list_subshells()))
+
     def unsupported_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         """The reply to a request this kernel does not implement (debug, subshells)."""
         raise NotImplementedError(f"{parent['msg_type']} is not supported by this kernel")
@@ -319,6 +364,7 @@ class RequestHandlers:
                       "is_complete_request", "kernel_info_request", "comm_info_request", "comm_open",
                       "comm_msg", "comm_close", "shutdown_request")
     CONTROL_MESSAGES = ("shutdown_request", "interrupt_request", "kernel_info_request")
+    SUBSHELL_CONTROL = ("create_subshell_request", "delete_subshell_request", "list_subshell_request")
     UNSUPPORTED_CONTROL = ("debug_request", "create_subshell_request", "delete_subshell_request",
                            "list_subshell_request")
 
@@ -327,4 +373,7 @@ class RequestHandlers:
         shell = {name: getattr(self, name) for name in self.SHELL_MESSAGES}
         control = {name: getattr(self, name) for name in self.CONTROL_MESSAGES}
         control.update(dict.fromkeys(self.UNSUPPORTED_CONTROL, self.unsupported_request))
+        if self.subshells:
+            for name in self.SUBSHELL_CONTROL:
+                control[name] = getattr(self, name)
         return shell, control

@@ -44,6 +44,19 @@ class KernelIO(Protocol):
     def stop(self, reason: str) -> None:
         """End the process's serving loop (after the current reply)."""
 
+    def enable_subshells(self) -> None:
+        """Serve kernel subshells (before the server starts): shell requests with a ``subshell_id``
+        run on their subshell's thread."""
+
+    def create_subshell(self) -> str:
+        """Start a subshell; its id (control thread)."""
+
+    def delete_subshell(self, subshell_id: str) -> bool:
+        """End a subshell once its queued requests are served; False when there is no such subshell."""
+
+    def list_subshells(self) -> list[str]:
+        """The ids of the live subshells."""
+
     @property
     def stopping(self) -> bool:
         """True once shutdown, SIGTERM or the parent's death has asked the kernel to stop."""

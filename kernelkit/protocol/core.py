@@ -14,7 +14,11 @@ Given decoded requests, it says what a kernel must send, and when:
   run normally (:meth:`KernelCore.hold`, :meth:`KernelCore.next_held`);
 - which request types each channel serves, and what an unknown one gets;
 - when a shell request may run: not before an iopub subscriber can see its output
-  (:meth:`KernelCore.needs_subscriber`).
+  (:meth:`KernelCore.needs_subscriber`);
+- kernel subshells (JEP 91): which shell requests belong to a subshell (:func:`subshell_of`,
+  :func:`subshell_of_header`), the replies to the subshell requests on control
+  (:meth:`KernelCore.subshell_reply`), what a request for an unknown subshell gets
+  (:meth:`KernelCore.unknown_subshell`).
 
 Like h11's ``Connection``, it never touches a socket, thread, clock or signal: the transport
 feeds it and sends what it returns, and the tests drive it in memory. Messages are built with a
@@ -41,6 +45,42 @@ CONTROL_REQUESTS = frozenset({
 })
 #: Shell messages that are not requests: no reply is due (comms).
 SHELL_NOTIFICATIONS = frozenset({"comm_open", "comm_msg", "comm_close"})
+#: The control requests that manage kernel subshells (JEP 91, protocol 5.5).
+SUBSHELL_REQUESTS = frozenset({"create_subshell_request", "delete_subshell_request", "list_subshell_request"})
+#: The ``supported_features`` name of kernel subshells (JEP 92).
+SUBSHELLS_FEATURE = "kernel subshells"
+_SUBSHELL_KEY = b'"subshell_id"'
+
+
+def subshell_of(header: dict[str, Any]) -> str | None:
+    """The subshell a shell request is for (its header's ``subshell_id``); None: the main shell."""
+    subshell_id = header.get("subshell_id")
+    return subshell_id if subshell_id is not None else None
+
+
+def subshell_of_header(frame: bytes | memoryview) -> str | None:
+    """:func:`subshell_of` for a still-encoded header frame, so a router need not decode the message.
+
+    A header without the key (every message of a client that does not use subshells) costs one
+    substring search. Anything that cannot be read goes to the main shell, whose full decoding
+    drops it with a log line. A ``subshell_id`` that is not a string is returned as its text, so
+    it is answered as an unknown subshell.
+    """
+    data = bytes(frame)
+    if _SUBSHELL_KEY not in data:
+        return None
+    import json
+
+    try:
+        header = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(header, dict):
+        return None
+    subshell_id = header.get("subshell_id")
+    if subshell_id is None:
+        return None
+    return subshell_id if isinstance(subshell_id, str) else json.dumps(subshell_id)
 
 
 class Outgoing(NamedTuple):
@@ -158,6 +198,32 @@ class KernelCore:
     def error_reply(self, request: Request, ename: str, evalue: str, traceback: list[str] | None = None) -> Outgoing:
         content = {"status": "error", "ename": ename, "evalue": evalue, "traceback": traceback or []}
         return self.reply(request, content)
+
+    def subshell_reply(self, request: Request, result: str | list[str] | None) -> Outgoing:
+        """The reply to a subshell request on control, shaped as ipykernel 7's.
+
+        ``create_subshell_reply``: ``{"status": "ok", "subshell_id": ID}``;
+        ``list_subshell_reply``: ``{"status": "ok", "subshell_id": [IDS]}``;
+        ``delete_subshell_reply``: ``{"status": "ok"}``.
+        """
+        content: dict[str, Any] = {"status": "ok"}
+        if request.msg_type == "create_subshell_request":
+            content["subshell_id"] = result
+        elif request.msg_type == "list_subshell_request":
+            content["subshell_id"] = list(result or [])
+        return self.reply(request, content)
+
+    def no_such_subshell(self, request: Request, subshell_id: Any) -> Outgoing:
+        """The error reply for a request naming a subshell this kernel does not have."""
+        return self.error_reply(request, "UnknownSubshellError", f"no subshell with id {subshell_id!r}")
+
+    def unknown_subshell(self, request: Request, subshell_id: Any) -> list[Outgoing]:
+        """What a shell message for an unknown subshell gets: busy, an error reply (for a request), idle."""
+        out = [self.busy(request)]
+        if is_request(request.msg_type):
+            out.append(self.no_such_subshell(request, subshell_id))
+        out.append(self.idle(request))
+        return out
 
     def publish(self, request: Request | None, msg_type: str, content: dict[str, Any]) -> Outgoing:
         return Outgoing("iopub", [], self.session.msg(msg_type, content, request.msg if request else None))

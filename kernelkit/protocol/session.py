@@ -121,6 +121,32 @@ class Session:
         """Authenticate and parse; raises :class:`kernelkit.protocol.wire.WireError`."""
         return wire.deserialize(frames, self.signer, self.replay)
 
+    def serialize_content(self, content: dict[str, Any] | bytes, idents: Sequence[bytes] = ()) -> list[Frame]:
+        """A minimal signed message: ``[idents..., <IDS|MSG>, signature, content]``, no header.
+
+        The kernel handshake (JEP 66; jupyter_client docs, "Kernel startup handshake", protocol
+        5.6) uses this shape for both the kernel's registration and the launcher's
+        acknowledgement; the signature is the HMAC of the one content frame.
+        """
+        packed = content if isinstance(content, bytes) else wire.pack(content)
+        return [*idents, wire.DELIMITER, self.signer.sign([packed]), packed]
+
+    def deserialize_content(self, frames: Sequence[Frame]) -> tuple[list[bytes], bytes]:
+        """Authenticate a minimal message (:meth:`serialize_content`); returns ``(identities, content)``.
+
+        The content is returned undecoded: an acknowledgement's content is left to the launcher
+        (xeus sends ``ACK``, which is not JSON). Raises :class:`kernelkit.protocol.wire.WireError`.
+        """
+        idents, rest = wire.split_identities(frames)
+        if len(rest) != 2:
+            raise wire.WireError(f"{len(rest)} frames after the delimiter, not 2 (signature, content)")
+        signature, content = bytes(rest[0]), bytes(rest[1])
+        if self.signer.enabled and not signature:
+            raise wire.WireError("unsigned message (this kernel requires signatures)")
+        if self.signer.enabled and not self.signer.verify(signature, [content]):
+            raise wire.WireError("invalid signature")
+        return idents, content
+
     def send(
         self,
         stream: Sendable | None,

@@ -412,7 +412,12 @@ def _start_check(spec: KernelSpec, report: Report, timeout: float, front: Fronte
 
 def _reply_checks(spec: KernelSpec, info: dict[str, Any]) -> Iterator[Finding]:
     spoken = str(info.get("protocol_version", ""))
-    if spec.kernel_protocol_version and spoken and spoken.split(".")[:2] != spec.kernel_protocol_version.split(".")[:2]:
+    # 5.6 adds only the start-up handshake (JEP 66), which kernel_info cannot show: a kernelspec
+    # saying 5.6 for a kernel that speaks 5.5 (kernelkit install writes that) is consistent.
+    said = spec.kernel_protocol_version.split(".")[:2]
+    if said == ["5", "6"] and spoken.split(".")[:2] == ["5", "5"]:
+        said = ["5", "5"]
+    if spec.kernel_protocol_version and spoken and spoken.split(".")[:2] != said:
         yield Finding(WARN, "protocol", f"kernel.json says protocol {spec.kernel_protocol_version} but the kernel speaks {spoken}",
                       f'set "kernel_protocol_version" to "{spoken}"')
     language = str((info.get("language_info") or {}).get("name", ""))

@@ -29,6 +29,27 @@ from typing import Any
 from kernelkit.tools import kernelspecs as kernelspec, probe
 from kernelkit.tools.kernelspecs import InvalidKernelSpec, KernelSpecError
 
+#: The kernel handshake (JEP 66) is protocol 5.6 in jupyter_client's messaging spec; JEP 66 itself
+#: says a kernelspec whose ``kernel_protocol_version`` is >= 5.5 supports it. 5.6 adds no message,
+#: only the start-up handshake, which kernelkit's launcher implements for every kernel.
+HANDSHAKE_PROTOCOL_VERSION = "5.6"
+
+
+def advertised_protocol_version(spoken: str) -> str:
+    """The ``kernel_protocol_version`` to install for a kernelkit kernel whose class speaks ``spoken``.
+
+    A kernel speaking 5.5 is advertised as 5.6, so launchers know it accepts a registration file
+    (the handshake) as well as a connection file; other versions are written as they are.
+    """
+    if not spoken:
+        return HANDSHAKE_PROTOCOL_VERSION
+    try:
+        major_minor = tuple(int(part) for part in spoken.split(".")[:2])
+    except ValueError:
+        return spoken
+    return HANDSHAKE_PROTOCOL_VERSION if major_minor == (5, 5) else spoken
+
+
 @dataclass
 class InstallResult:
     """What ``install`` wrote (or, for a dry run, would write)."""
@@ -157,7 +178,7 @@ def _from_class(
         # kernelkit kernels make every socket a Curve server when the connection file carries
         # keys; jupyter_client 8.10 only sends keys to kernelspecs that declare it.
         "metadata": {"kernelkit": {"target": info.spec, "python": python}, "supported_encryption": ["curve"]},
-        "kernel_protocol_version": info.protocol_version or "5.5",
+        "kernel_protocol_version": advertised_protocol_version(info.protocol_version),
     }
     return kernel_json, kernelspec.name_from(info.path or info.module.rpartition(".")[2])
 

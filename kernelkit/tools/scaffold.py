@@ -157,7 +157,7 @@ def kernel_json(p: Project) -> dict[str, object]:
         "language": p.language,
         "interrupt_mode": "signal",
         "metadata": {"supported_encryption": ["curve"]},
-        "kernel_protocol_version": "5.5",
+        "kernel_protocol_version": "5.6",  # 5.5 plus the handshake (JEP 66), as kernelkit install writes
     }
 
 

@@ -3,7 +3,10 @@
 ZeroMQ sockets are not thread-safe. Who owns which socket, in one place:
 
 - shell: the main thread, which runs the shell loop and user code; replies are sent by the
-  handler, on that thread;
+  handler, on that thread. For a kernel with subshells: the ``kernelkit-shell`` router thread
+  (:mod:`kernelkit.transport.subshells`), which hands each message to its shell's thread;
+- the inproc PAIRs between that router and the shells (subshells only): the router owns one end
+  of each, the main thread or the subshell's ``kernelkit-subshell-<id>`` thread the other;
 - control: the ``kernelkit-control`` thread;
 - stdin: the main thread (``input()`` runs inside a cell);
 - iopub: the ``kernelkit-iopub`` thread, which lends it to the main thread while that thread
@@ -205,6 +208,10 @@ class Publisher:
             return True
         if self.owner == me:
             self._drain()
+            return True
+        if self.owner != self._io_thread:
+            # The shell thread owns the socket: it sends the queue before its own next message or
+            # when it hands the socket back, and waiting for it could last as long as its request.
             return True
         target = self._queued
         if self._drained >= target:

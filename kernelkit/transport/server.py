@@ -1,7 +1,10 @@
 """The kernel process's I/O: five sockets, the threads that own them, and the loops that feed them.
 
 - shell: owned by the main thread, which polls it and runs each request there, so SIGINT
-  interrupts user code where it runs;
+  interrupts user code where it runs; for a kernel with subshells (JEP 91,
+  ``Application.subshells``) owned instead by the ``kernelkit-shell`` router thread, which
+  hands each request to the main thread or to its subshell's thread and sends their replies
+  (:mod:`kernelkit.transport.subshells`);
 - control: owned by the ``kernelkit-control`` thread, so interrupt, shutdown and kernel_info
   answer while a cell runs;
 - iopub: owned by the ``kernelkit-iopub`` thread; every other thread queues to it
@@ -37,6 +40,7 @@ from kernelkit.transport.channels import Heartbeat, OwnedSocket, Publisher
 from kernelkit.transport.connection import ConnectionInfo
 from kernelkit.transport.interrupts import InterruptGate
 from kernelkit.transport.streams import OutStream
+from kernelkit.transport.subshells import STOP, Lane, ShellReplies, ShellRouter, is_signal
 
 SHUTDOWN_GRACE = 1.0  # seconds a running cell gets to finish before a shutdown interrupts it
 SHUTDOWN_DEADLINE = 5.0  # seconds after which a kernel that cannot stop exits anyway
@@ -55,6 +59,10 @@ class Application(Protocol):
 
     #: Route ``print()`` and ``sys.stderr`` to the frontend while serving.
     redirect_stdio: bool
+
+    #: Serve kernel subshells (JEP 91): shell requests carrying a ``subshell_id`` run on that
+    #: subshell's own thread. The application's request handling must then be thread-safe.
+    subshells: bool
 
     def handle_request(self, request: Request) -> None:
         """Run one request; send its reply (if any) through :meth:`KernelServer.send`. Never raises."""
@@ -103,6 +111,9 @@ class KernelServer:
         self._sockets: dict[str, Any] = {"shell": self.shell, "control": self.control, "stdin": self.stdin,
                                          "iopub": self.iopub}
         self._control_thread = threading.Thread(target=self._control_loop, name="kernelkit-control", daemon=True)
+        #: The main shell: the shell socket itself, until :meth:`enable_subshells` puts a router in between.
+        self._main_lane = Lane(None, self.shell, self.core)
+        self.router: ShellRouter | None = None
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -163,6 +174,20 @@ class KernelServer:
         msg = self.session.msg("iopub_welcome", {"subscription": topic.decode("utf-8", "replace")})
         return self.session.serialize(msg, [topic] if topic else [])
 
+    def enable_subshells(self) -> None:
+        """Serve kernel subshells: a router thread takes the shell socket (before :meth:`start`).
+
+        Kernels that do not call this keep the plain path: the main thread owns the shell socket.
+        """
+        if self.router is not None:
+            return
+        if self._control_thread.is_alive():
+            raise RuntimeError("enable_subshells() must be called before start()")
+        self.router = ShellRouter(self.context, self.shell, self.session, self.send, self._lane_loop,
+                                  self.interrupts.critical)
+        self._main_lane = self.router.main
+        self._sockets["shell"] = ShellReplies(self.router.by_thread, self.router.main.inbox)
+
     # ---- running ---------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -173,7 +198,11 @@ class KernelServer:
         """
         if self._control_thread.is_alive():
             return
-        self.shell.claim()
+        if self.router is None:
+            self.shell.claim()
+        else:
+            self._main_lane.inbox.claim()
+            self.router.by_thread[threading.get_ident()] = self._main_lane
         self.stdin.claim()
         self.interrupts.install()
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -187,6 +216,8 @@ class KernelServer:
         self.heartbeat.start()
         self.iopub.start(threading.get_ident())
         self._control_thread.start()
+        if self.router is not None:
+            self.router.start()
         if self.parent_pid:
             threading.Thread(target=self._watch_parent, name="kernelkit-parent", daemon=True).start()
         self.send(self.core.starting())
@@ -194,9 +225,14 @@ class KernelServer:
     def serve_forever(self, app: Application) -> None:
         """Serve ``app`` until shutdown, SIGTERM or the parent's death; must run on the main thread."""
         self.app = app
+        if getattr(app, "subshells", False):
+            self.enable_subshells()
         self.start()
         if app.redirect_stdio:
             self._redirect_stdio(app.parent_of_thread)
+        if self.router is not None:
+            self._serve_main_lane()
+            return
         poller = zmq.Poller()
         poller.register(self.shell.socket, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
@@ -209,6 +245,45 @@ class KernelServer:
                     self._serve_socket(self.shell)
         finally:
             self._close()
+
+    def _serve_main_lane(self) -> None:
+        """The main thread's loop with subshells on: requests come from the router, not the shell socket."""
+        inbox = self._main_lane.inbox
+        poller = zmq.Poller()
+        poller.register(inbox.socket, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        try:
+            while not self._stopping.is_set():
+                ready = dict(poller.poll())
+                if self._wake_r in ready:
+                    self._drain_wake()
+                if inbox.socket in ready:
+                    self._serve_lane_message(self._main_lane)
+        finally:
+            self._close()
+
+    def _lane_loop(self, lane: Lane) -> None:
+        """A subshell thread: serve what the router hands this lane until it says stop."""
+        lane.inbox.claim()
+        try:
+            while not self._stopping.is_set():
+                if not self._serve_lane_message(lane, block=True):
+                    return
+        except zmq.ZMQError as exc:  # the context is going away
+            log.debug("subshell %s stops: %s", lane.subshell_id, exc)
+
+    def _serve_lane_message(self, lane: Lane, block: bool = False) -> bool:
+        """Serve one message of ``lane``'s inbox; False when the router told the lane to stop."""
+        try:
+            frames = lane.inbox.recv_frames(0 if block else zmq.NOBLOCK)
+        except zmq.Again:
+            return True
+        if is_signal(frames):
+            return bytes(frames[0]) != STOP
+        request = self._decode("shell", frames)
+        if request is not None:
+            self.serve(request, lane)
+        return not lane.stopping
 
     def _control_loop(self) -> None:
         self.control.claim()
@@ -235,17 +310,20 @@ class KernelServer:
             return None
         return Request(channel, idents, msg)
 
-    def serve(self, request: Request) -> None:
-        """Busy, the application's handling, idle; then the requests an error left to abort."""
+    def serve(self, request: Request, lane: Lane | None = None) -> None:
+        """Busy, the application's handling, idle; then the requests an error left to abort.
+
+        ``lane``: the shell (main or subshell) a shell request came in on (default: the main shell).
+        """
         assert self.app is not None
-        core = self.core
+        core = self.core if lane is None else lane.core
         if not core.serves(request.channel, request.msg_type):
             log.warning("unknown message type %r on %s", request.msg_type, request.channel)
             for out in core.unknown(request):
                 self.send(out)
             return
         if request.channel == "shell":
-            self._wait_for_subscriber(request)
+            self._wait_for_subscriber(request, core)
             self.iopub.reclaim()  # the shell thread publishes itself while it runs kernelkit's code
         self.send(core.busy(request))
         try:
@@ -262,10 +340,9 @@ class KernelServer:
                     for out in core.abort(held):
                         self.send(out)
                 else:
-                    self.serve(held)
+                    self.serve(held, lane)
 
-    def _wait_for_subscriber(self, request: Request) -> None:
-        core = self.core
+    def _wait_for_subscriber(self, request: Request, core: KernelCore) -> None:
         core.subscribers = self.iopub.subscribers
         timeout = core.needs_subscriber(request)
         if timeout:
@@ -280,6 +357,25 @@ class KernelServer:
         """
         self.session.send(self._sockets[out.channel], out.msg, ident=out.idents)
 
+    # ---- subshells (JEP 91): called on the control thread ---------------------------------
+
+    def create_subshell(self) -> str:
+        """Start a subshell thread; its id. Only after :meth:`enable_subshells`."""
+        if self.router is None:
+            raise RuntimeError("this kernel does not serve subshells")
+        return self.router.create()
+
+    def delete_subshell(self, subshell_id: str) -> bool:
+        """Stop routing to a subshell (its queued requests are still served); False if unknown."""
+        if self.router is None:
+            raise RuntimeError("this kernel does not serve subshells")
+        return self.router.delete(subshell_id)
+
+    def list_subshells(self) -> list[str]:
+        if self.router is None:
+            raise RuntimeError("this kernel does not serve subshells")
+        return self.router.ids()
+
     def socket(self, channel: str) -> Any:
         """The object to send ``channel``'s messages on (``session.send(stream, ...)`` as in ipykernel)."""
         return self._sockets[channel]
@@ -288,17 +384,25 @@ class KernelServer:
         """Take the shell requests waiting right now, to be aborted once the failing request is answered.
 
         Called (on the shell thread) before the error reply goes out: a request the client sends
-        after it has seen that error must run, not be aborted.
+        after it has seen that error must run, not be aborted. With subshells, on the thread of the
+        (sub)shell that failed: only that shell's queue is aborted.
         """
-        self.shell.check()
-        while self.shell.socket.poll(0):
+        lane = self._main_lane
+        if self.router is not None:
+            lane = self.router.by_thread.get(threading.get_ident(), lane)
+        inbox = lane.inbox
+        inbox.check()
+        while inbox.socket.poll(0):
             try:
-                frames = self.shell.recv_frames(zmq.NOBLOCK)
+                frames = inbox.recv_frames(zmq.NOBLOCK)
             except zmq.Again:
+                break
+            if is_signal(frames):  # the stop of a deleted subshell (its last message): obeyed once this request ends
+                lane.stopping = True
                 break
             request = self._decode("shell", frames)
             if request is not None:
-                self.core.hold(request)
+                lane.core.hold(request)
 
     # ---- output and input --------------------------------------------------------------
 
@@ -415,11 +519,21 @@ class KernelServer:
             sys.stdout, sys.stderr = self._saved_stdio
         os.write(self._control_stop_w, b"x")
         self._control_thread.join(timeout=SHUTDOWN_DEADLINE)
+        stuck: list[str] = []
+        if self.router is not None:  # ends the subshells (their queued requests are served) and closes shell
+            self.router.stop()
+            self._main_lane.inbox.socket.close()
+            stuck = self.router.stuck_threads()
         self.heartbeat.stop()
         self.iopub.stop()
         for sock in (self.shell, self.control, self.stdin):
             sock.socket.close()
-        self.context.term()
+        if stuck:
+            # A subshell still inside user code keeps its socket open, and term() would wait for it
+            # forever; the process is ending: its sockets end with it.
+            log.warning("not waiting for subshell threads still running user code: %s", ", ".join(stuck))
+        else:
+            self.context.term()
         if threading.current_thread() is threading.main_thread():
             signal.set_wakeup_fd(-1)  # before its fd is closed and its number reused
         for fd in (self._wake_r, self._wake_w, self._control_stop_r, self._control_stop_w):

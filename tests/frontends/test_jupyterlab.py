@@ -68,7 +68,8 @@ def lab() -> Iterator[Lab]:
         path = settings / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values), encoding="utf-8")
-    argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+    # The interpreter's own JupyterLab (its labextensions: ipywidgets), not the first `jupyter-lab` on PATH.
+    argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}", "--LabApp.extension_manager=readonly",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
@@ -222,6 +223,69 @@ def test_showcase_rich_output_input_interrupt_restart(page: Page) -> None:
     if os.environ.get("KERNELKIT_UPDATE_README_SCREENSHOT"):
         README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(artifact_path("test_jupyterlab", "showcase-outputs.png"), README_SCREENSHOT)
+
+
+WIDGETS_SCREENSHOT = README_SCREENSHOT.parent / "widgets.png"
+
+
+def test_showcase_ipywidgets_slider_both_ways(page: Page) -> None:
+    """An ipywidgets IntSlider in a kernelkit kernel: Lab draws it through the comm package, the
+    slider moved in the browser changes the value in the kernel, and the kernel moves it back."""
+    panel = open_notebook(page, SHOWCASE.display_name)
+    cell = run_cell(page, panel, "import ipywidgets as w\ns = w.IntSlider(value=3, max=10, description='n')\n"
+                                 "s.observe(lambda change: print('kernel saw', change['new']), 'value')\ndisplay(s)")
+    slider = outputs(cell).locator(".widget-slider")
+    expect(slider).to_be_visible()
+    readout = slider.locator(".widget-readout")
+    expect(readout).to_have_text("3")
+
+    # Move the slider in the browser: keyboard on the handle, then a drag to the far right.
+    handle = slider.locator(".noUi-handle")
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    expect(readout).to_have_text("4")
+    cell = run_cell(page, panel, "s.value")
+    expect(cell.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")).to_have_text("4")
+    box, track = handle.bounding_box(), slider.locator(".noUi-target").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] + 40, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    expect(readout).to_have_text("10")
+    cell = run_cell(page, panel, "s.value")
+    expect(cell.locator(".jp-OutputArea-executeResult .jp-OutputArea-output")).to_have_text("10")
+
+    # And the other way: the kernel sets the value, the slider in the page moves.
+    run_cell(page, panel, "s.value = 7")
+    expect(readout).to_have_text("7")
+    wait_idle(panel)
+
+    # An Output widget captures what a cell prints inside `with out:` (it asks the comm's kernel
+    # for the current request; the frontend routes that request's output into the widget).
+    cell = run_cell(page, panel, "out = w.Output(layout={'border': '1px solid #999'})\ndisplay(out)\n"
+                                 "with out:\n    print('captured by the Output widget')\nprint('after')")
+    expect(outputs(cell).locator(".widget-output")).to_contain_text("captured by the Output widget")
+    expect(outputs(cell).last).to_have_text("after")
+    wait_idle(panel)
+    page.screenshot(path=artifact_path("test_jupyterlab", "showcase-widgets.png"))
+    if os.environ.get("KERNELKIT_UPDATE_README_SCREENSHOT"):
+        shutil.copyfile(artifact_path("test_jupyterlab", "showcase-widgets.png"), WIDGETS_SCREENSHOT)
+
+
+def test_showcase_dataframe_and_matplotlib_figure(page: Page) -> None:
+    """Rich display of any object without IPython: a DataFrame result is an HTML table, a figure a PNG."""
+    panel = open_notebook(page, SHOWCASE.display_name)
+    cell = run_cell(page, panel, "import pandas as pd\npd.DataFrame({'kernel': ['echo', 'showcase'], 'ms': [120, 130]})")
+    table = cell.locator(".jp-OutputArea-executeResult table.dataframe")
+    expect(table.locator("tbody th")).to_have_text(["0", "1"])
+    expect(table.locator("td")).to_have_text(["echo", "120", "showcase", "130"])
+    cell = run_cell(page, panel, "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+                                 "fig, ax = plt.subplots(figsize=(3, 2))\nax.plot([1, 3, 2])\ndisplay(fig)")
+    image = outputs(cell).locator("img")
+    expect(image).to_be_visible()
+    assert image.get_attribute("src").startswith("data:image/png;base64,")
+    assert image.evaluate("img => img.complete && img.naturalWidth > 100")
+    page.screenshot(path=artifact_path("test_jupyterlab", "showcase-objects.png"))
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import re
 import sys
 from typing import Any
 
-from kernelkit import Kernel
+from kernelkit import Kernel, format_display_data
 
 
 class HTML:
@@ -64,10 +64,7 @@ class CalcKernel(Kernel):
 
     @staticmethod
     def _bundle(value: Any) -> dict[str, Any]:
-        data = {"text/plain": repr(value)}
-        if hasattr(value, "_repr_html_"):
-            data["text/html"] = value._repr_html_()
-        return data
+        return format_display_data(value)[0]
 
     def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False):
         self._payload = []
