@@ -217,6 +217,9 @@ def main() -> int:
                         help="results.json, chart.png, table.md (default benchmarks/results/anchors)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few iterations, 1 MB stream")
     parser.add_argument("--no-install", action="store_true", help="use the venv as it is")
+    parser.add_argument("--conformance", action="store_true",
+                        help="run `kernelkit test` on the anchors instead of the benchmark (docs/conformance.md); "
+                        "writes conformance.json into --out")
     parser.add_argument("bench_args", nargs="*", metavar="BENCH OPTIONS",
                         help="after --: more options for kernelkit bench (they override the counts)")
     args = parser.parse_args()
@@ -230,6 +233,14 @@ def main() -> int:
         for name, why in missing.items():
             print(f"{name}: {why}", file=sys.stderr)
         names = list(PACKAGES)
+        if args.conformance:
+            out.mkdir(parents=True, exist_ok=True)
+            command = [str(python), "-m", "kernelkit", "test", *names, "--timeout", "10", *args.bench_args]
+            print("$ " + " ".join(command[1:]), file=sys.stderr)
+            done = subprocess.run(command, env=env, cwd=root)
+            subprocess.run([*command, "--json"], env=env, cwd=root,
+                           stdout=(out / "conformance.json").open("w", encoding="utf-8"))
+            return done.returncode
         cells = []
         for name, (trivial, stream) in CELLS.items():
             cells += ["--cell", f"{name}={trivial}", "--stream-cell", f"{name}={stream}"]

@@ -30,8 +30,10 @@ class TargetError(ValueError):
 
 
 #: What to change in a kernel written for ipykernel (the seed article's two lines).
-PORT_FIX = ("change its import to `from kernelkit import Kernel` (and `IPKernelApp.launch_instance(kernel_class=K)` "
-            "to `K.launch()`)")
+PORT_FIX = (
+    "change its import to `from kernelkit import Kernel` (and `IPKernelApp.launch_instance(kernel_class=K)` "
+    "to `K.launch()`)"
+)
 
 
 def import_error(what: str, exc: BaseException) -> TargetError | None:
@@ -43,11 +45,18 @@ def import_error(what: str, exc: BaseException) -> TargetError | None:
     if isinstance(exc, SyntaxError):
         where = (exc.filename or what) + (f" line {exc.lineno}" if exc.lineno else "")
         code = (exc.text or "").strip()
-        return TargetError(f"{where} has a syntax error ({exc.msg}" + (f": {code})" if code else ")"),
-                           "fix that line, then try again", "syntax")
+        return TargetError(
+            f"{where} has a syntax error ({exc.msg}" + (f": {code})" if code else ")"),
+            "fix that line, then try again",
+            "syntax",
+        )
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").partition(".")[0] == "ipykernel":
-        return TargetError(f"{what} imports {exc.name}, which {sys.executable} does not have: it is written for "
-                           "ipykernel, and kernelkit kernels do not need it", PORT_FIX, "ipykernel")
+        return TargetError(
+            f"{what} imports {exc.name}, which {sys.executable} does not have: it is written for "
+            "ipykernel, and kernelkit kernels do not need it",
+            PORT_FIX,
+            "ipykernel",
+        )
     return None
 
 
@@ -58,21 +67,33 @@ def _based_on_ipykernel(cls: type) -> bool:
 def no_kernel_class(module: ModuleType, where: str, class_name: str = "") -> TargetError:
     """Why ``module`` (``where``: its path or name) offers no usable Kernel subclass, and what to do."""
     ours = [c.__name__ for c in kernel_classes(module)]
-    ported = [obj.__name__ for obj in vars(module).values()
-              if isinstance(obj, type) and obj.__module__ == module.__name__ and _based_on_ipykernel(obj)]
+    ported = [
+        obj.__name__
+        for obj in vars(module).values()
+        if isinstance(obj, type) and obj.__module__ == module.__name__ and _based_on_ipykernel(obj)
+    ]
     if (class_name in ported) if class_name else (ported and not ours):
         names = class_name or ", ".join(ported)
         return TargetError(f"{names} in {where} is based on ipykernel's Kernel, not kernelkit's", PORT_FIX, "ipykernel")
     if class_name:
-        return TargetError(f"{where} has no Kernel subclass named {class_name!r}",
-                           f"use one it defines ({', '.join(ours)})" if ours else
-                           "check the name, or define it as `class " + class_name + "(kernelkit.Kernel)`", "no_class")
+        return TargetError(
+            f"{where} has no Kernel subclass named {class_name!r}",
+            f"use one it defines ({', '.join(ours)})"
+            if ours
+            else "check the name, or define it as `class " + class_name + "(kernelkit.Kernel)`",
+            "no_class",
+        )
     if ours:
-        return TargetError(f"{where} defines {len(ours)} Kernel subclasses ({', '.join(ours)})",
-                           f"name the one to run, e.g. {where}:{ours[0]}", "ambiguous")
-    return TargetError(f"{where} defines no Kernel subclass",
-                       "define one in it (`class MyKernel(kernelkit.Kernel): ...`), or name the module or file that does",
-                       "no_class")
+        return TargetError(
+            f"{where} defines {len(ours)} Kernel subclasses ({', '.join(ours)})",
+            f"name the one to run, e.g. {where}:{ours[0]}",
+            "ambiguous",
+        )
+    return TargetError(
+        f"{where} defines no Kernel subclass",
+        "define one in it (`class MyKernel(kernelkit.Kernel): ...`), or name the module or file that does",
+        "no_class",
+    )
 
 
 def import_file(path: str) -> ModuleType:
@@ -81,11 +102,16 @@ def import_file(path: str) -> ModuleType:
     import os
 
     if not os.path.isfile(path):
-        raise TargetError(f"{path} does not exist", "reinstall the kernel (kernelkit install) from the file's new place",
-                          "missing_file")
+        raise TargetError(
+            f"{path} does not exist",
+            "reinstall the kernel (kernelkit install) from the file's new place",
+            "missing_file",
+        )
     name = os.path.splitext(os.path.basename(path))[0]
     if not name.isidentifier():
-        raise TargetError(f"{os.path.basename(path)} cannot be imported as a module: rename it to a valid Python identifier")
+        raise TargetError(
+            f"{os.path.basename(path)} cannot be imported as a module: rename it to a valid Python identifier"
+        )
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -156,8 +182,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``kernelkit_launcher TARGET [kernel options]``; a bad target is one line on stderr and exit 1."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0].startswith("-"):
-        print("usage: python -m kernelkit_launcher TARGET [-f CONNECTION_FILE] [kernel options]\n"
-              "TARGET: module:Class, a module, or /path/to/file.py", file=sys.stderr)
+        print(
+            "usage: python -m kernelkit_launcher TARGET [-f CONNECTION_FILE] [kernel options]\n"
+            "TARGET: module:Class, a module, or /path/to/file.py",
+            file=sys.stderr,
+        )
         sys.exit(2)
     try:
         kernel_class = load(args[0])

@@ -2,70 +2,45 @@
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import zmq
-
 from conftest import CALC
 from helpers import start_kernel, stop_kernel
+
 from kernelkit.protocol.session import Session
-from kernelkit.protocol.wire import DELIMITER
+from kernelkit.protocol.wire import DELIMITER, Signer
+from kernelkit.tools.client import KernelClient
+from kernelkit.transport.connection import ConnectionInfo
 
 WAIT = 20_000  # ms for any expected message
 QUIET = 700  # ms during which a dropped message must produce no reply
 
 
-class RawClient:
-    """A DEALER on shell and a SUB on iopub, speaking the wire format by hand."""
+class RawClient(KernelClient):
+    """The tools' client, plus the assertions these tests make with it."""
 
-    def __init__(self, info: dict, key: bytes) -> None:
-        self.ctx = zmq.Context()
-        self.session = Session(key, info["signature_scheme"])
-        self.shell = self.ctx.socket(zmq.DEALER)
-        self.shell.linger = 0
-        self.shell.connect(f"tcp://{info['ip']}:{info['shell_port']}")
-        self.iopub = self.ctx.socket(zmq.SUB)
-        self.iopub.linger = 0
-        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.iopub.connect(f"tcp://{info['ip']}:{info['iopub_port']}")
-        welcome = self.recv(self.iopub)
-        assert welcome["msg_type"] == "iopub_welcome"
+    def __init__(self, info: dict) -> None:
+        key = info["key"].decode() if isinstance(info["key"], bytes) else info["key"]  # jupyter_client: bytes
+        conn = ConnectionInfo.from_dict({**info, "key": key})
+        super().__init__(conn, zmq.Context())
+        self.await_iopub(WAIT / 1000)
 
     def close(self) -> None:
-        self.ctx.destroy(linger=0)
-
-    def frames(self, msg_type: str, content: dict | None = None) -> tuple[str, list[bytes]]:
-        msg = self.session.msg(msg_type, content or {})
-        return msg["msg_id"], [bytes(f) for f in self.session.serialize(msg)]
-
-    def send(self, msg_type: str, content: dict | None = None) -> str:
-        msg_id, frames = self.frames(msg_type, content)
-        self.shell.send_multipart(frames)
-        return msg_id
-
-    def recv(self, sock: zmq.Socket, timeout: int = WAIT) -> dict:
-        assert sock.poll(timeout), "no message in time"
-        _, msg = self.session.deserialize(sock.recv_multipart())
-        return msg
+        super().close()
+        self.context.destroy(linger=0)
 
     def reply(self, msg_id: str, timeout: int = WAIT) -> dict:
-        msg = self.recv(self.shell, timeout)
+        msg = self.recv(self.shell, timeout / 1000)
+        assert msg is not None, "no message in time"
         assert msg["parent_header"]["msg_id"] == msg_id, (msg["msg_type"], msg["parent_header"])
         return msg
 
     def iopub_for(self, msg_id: str) -> list[dict]:
-        msgs = []
-        while True:
-            msg = self.recv(self.iopub)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            msgs.append(msg)
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return msgs
+        _, outputs = self.wait(msg_id, None, timeout=WAIT / 1000)
+        return outputs
 
     def assert_no_reply(self) -> None:
         if self.shell.poll(QUIET):
@@ -73,9 +48,9 @@ class RawClient:
             pytest.fail(f"a dropped message got a reply: {frames[:6]}")
 
     def assert_still_serving(self) -> None:
-        msg_id = self.send("kernel_info_request")
+        msg_id = self.send(self.shell, "kernel_info_request")
         assert self.reply(msg_id)["content"]["status"] == "ok"
-        msg_id = self.send("execute_request", {"code": "6 * 7", "silent": False})
+        msg_id = self.send(self.shell, "execute_request", {"code": "6 * 7", "silent": False})
         reply = self.reply(msg_id)
         assert reply["content"]["status"] == "ok"
         results = [m for m in self.iopub_for(msg_id) if m["msg_type"] == "execute_result"]
@@ -96,8 +71,8 @@ def kernel(tmp_path_factory):
 
 @pytest.fixture
 def raw(kernel):
-    km, info, _ = kernel
-    client = RawClient(info, info["key"])
+    _km, info, _ = kernel
+    client = RawClient(info)
     yield client
     client.assert_still_serving()
     client.close()
@@ -163,13 +138,13 @@ def test_missing_delimiter_is_dropped(raw, kernel_log) -> None:
 def test_bad_json_content_is_dropped(raw, kernel_log, content: bytes) -> None:
     _, frames = raw.frames("execute_request", {"code": "1"})
     parts = [*frames[2:5], content]
-    raw.shell.send_multipart([DELIMITER, raw.session.signer.sign(parts), *parts])
+    raw.shell.send_multipart([DELIMITER, raw.signer.sign(parts), *parts])
     raw.assert_no_reply()
     kernel_log("dropped a message on shell: message part")
 
 
 def test_unknown_request_gets_an_error_reply(raw, kernel_log) -> None:
-    msg_id = raw.send("foo_request", {"x": 1})
+    msg_id = raw.send(raw.shell, "foo_request", {"x": 1})
     reply = raw.reply(msg_id)
     assert reply["msg_type"] == "foo_reply"
     assert reply["content"]["status"] == "error"
@@ -178,7 +153,7 @@ def test_unknown_request_gets_an_error_reply(raw, kernel_log) -> None:
 
 
 def test_unknown_non_request_is_only_logged(raw, kernel_log) -> None:
-    raw.send("foo_notification", {"x": 1})
+    raw.send(raw.shell, "foo_notification", {"x": 1})
     raw.assert_no_reply()
     kernel_log("unknown message type 'foo_notification'")
 
@@ -186,19 +161,18 @@ def test_unknown_non_request_is_only_logged(raw, kernel_log) -> None:
 @pytest.mark.slow
 def test_100_mb_message_and_kernel_keeps_serving(raw) -> None:
     big = "x" * (100 * 1024 * 1024)
-    msg_id = raw.send("kernel_info_request", {"padding": big})
+    msg_id = raw.send(raw.shell, "kernel_info_request", {"padding": big})
     del big
     reply = raw.reply(msg_id, timeout=60_000)
     assert reply["content"]["status"] == "ok"
     # a 100 MB binary buffer on an execute request
-    msg = raw.session.msg("execute_request", {"code": "1 + 1", "silent": False})
-    frames = raw.session.serialize(msg)
+    msg_id, frames = raw.frames("execute_request", {"code": "1 + 1", "silent": False})
     raw.shell.send_multipart([*frames, b"\0" * (100 * 1024 * 1024)])
-    assert raw.reply(msg["msg_id"], timeout=60_000)["content"]["status"] == "ok"
+    assert raw.reply(msg_id, timeout=60_000)["content"]["status"] == "ok"
 
 
 def test_raising_hook_gives_error_on_iopub_and_error_reply(raw, kernel_log) -> None:
-    msg_id = raw.send("complete_request", {"code": "__boom__", "cursor_pos": 8})
+    msg_id = raw.send(raw.shell, "complete_request", {"code": "__boom__", "cursor_pos": 8})
     reply = raw.reply(msg_id)
     assert reply["msg_type"] == "complete_reply"
     assert reply["content"]["status"] == "error"
@@ -210,7 +184,7 @@ def test_raising_hook_gives_error_on_iopub_and_error_reply(raw, kernel_log) -> N
 
 @pytest.mark.parametrize("content", [{}, {"code": None}, {"code": 42}])
 def test_execute_without_code_is_an_error_reply(raw, content: dict) -> None:
-    msg_id = raw.send("execute_request", content)
+    msg_id = raw.send(raw.shell, "execute_request", content)
     reply = raw.reply(msg_id)
     assert reply["msg_type"] == "execute_reply"
     assert reply["content"]["status"] == "error"
@@ -223,7 +197,8 @@ def test_forged_execute_never_runs(kernel, raw, kernel_log, tmp_path, forgery: s
     target = tmp_path / "pwned.txt"
     content = {"code": append_cell(target), "silent": False}
     if forgery == "other key":
-        _, frames = RawClient.frames(_with_session(raw, Session("not-the-key")), "execute_request", content)
+        _, frames = raw.frames("execute_request", content)
+        frames[1] = Signer("not-the-key").sign(frames[2:6])
     else:
         _, frames = raw.frames("execute_request", content)
         if forgery == "unsigned":
@@ -238,12 +213,6 @@ def test_forged_execute_never_runs(kernel, raw, kernel_log, tmp_path, forgery: s
     kernel_log("dropped a message on shell")
     raw.assert_still_serving()  # requests are served in order: the forged one is already gone
     assert not target.exists(), "a forged execute_request ran"
-
-
-def _with_session(raw: RawClient, session: Session) -> RawClient:
-    clone = object.__new__(RawClient)
-    clone.session = session
-    return clone
 
 
 def test_control_channel_drops_bad_messages_too(kernel, kernel_log) -> None:

@@ -15,8 +15,6 @@ import pytest
 
 from conftest import CALC, ECHO, TEST_KERNEL_ENV, install_kernelspec
 
-pytest.importorskip("matplotlib")
-pytest.importorskip("psutil")
 
 pytestmark = pytest.mark.slow  # more than ~3 s a test: real benchmark runs
 

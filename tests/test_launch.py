@@ -100,8 +100,13 @@ def test_kernel_given_a_connection_file_leaves_it_on_ctrl_backslash(tmp_path: Pa
 
     path = tmp_path / "kernel.json"
     write_connection_file(str(path))
+    import resource
+
+    def no_core_dump() -> None:  # SIGQUIT's default action dumps core: slow where cores are kept
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
     proc = subprocess.Popen([sys.executable, "-m", "kernelkit_launcher", "kernelkit.kernels.echo", "-f", str(path)],
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, preexec_fn=no_core_dump)
     try:
         client = BlockingKernelClient(connection_file=str(path))
         client.load_connection_file()

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from kernelkit._version import __version__
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "bench", "new")
+COMMANDS = ("run", "exec", "install", "listing", "remove", "doctor", "test", "bench", "new", "wrap")
 #: Subcommands that take ``-- ARGS`` and get ARGS untouched as ``args.passthrough``.
-PASSTHROUGH = ("install",)
+PASSTHROUGH = ("install", "wrap")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran and found something broken, or failed
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     passthrough: list[str] = []
     if argv and argv[0] in PASSTHROUGH and "--" in argv:
         at = argv.index("--")
-        argv, passthrough = argv[:at], argv[at + 1:]
+        argv, passthrough = argv[:at], argv[at + 1 :]
     args, extra = parser.parse_known_args(argv)
     args.passthrough = passthrough
     if args.command is None:

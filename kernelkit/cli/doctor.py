@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 
+from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
 from kernelkit.tools import kernelspecs as kernelspec
 from kernelkit.tools import probe
 from kernelkit.tools.doctor import ERROR, OK, START_TIMEOUT, WARN, Report, diagnose_all, frontend
-from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
 
 _MARK = {OK: "ok   ", WARN: "warn ", ERROR: "ERROR"}
 
@@ -26,13 +26,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="kernel name (default: every kernelspec)")
     parser.add_argument("--no-start", action="store_true", help="only the static checks; do not start kernels")
-    parser.add_argument("--timeout", type=float, default=START_TIMEOUT, metavar="SECONDS",
-                        help=f"how long to wait for kernel_info_reply (default {START_TIMEOUT:g})")
-    parser.add_argument("--frontend-python", metavar="PATH",
-                        help="the interpreter your Jupyter (jupyter_client) runs on: it replaces a bare python, "
-                        "pythonX or pythonX.Y of its own version in argv[0] with itself, so that is the interpreter "
-                        "checked and started for such specs (default: the interpreter of the `jupyter` command on "
-                        "PATH, else the Python running doctor; the output says which)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=START_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for kernel_info_reply (default {START_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--frontend-python",
+        metavar="PATH",
+        help="the interpreter your Jupyter (jupyter_client) runs on: it replaces a bare python, "
+        "pythonX or pythonX.Y of its own version in argv[0] with itself, so that is the interpreter "
+        "checked and started for such specs (default: the interpreter of the `jupyter` command on "
+        "PATH, else the Python running doctor; the output says which)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
 
@@ -50,8 +58,16 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{exc}; give the path of the Python your Jupyter runs on")
     reports = diagnose_all(args.names, start=not args.no_start, timeout=args.timeout, front=front)
     if args.json:
-        print(json.dumps({"kernels": [r.to_dict() for r in reports], "ok": all(r.ok for r in reports),
-                          "frontend": front.to_dict()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "kernels": [r.to_dict() for r in reports],
+                    "ok": all(r.ok for r in reports),
+                    "frontend": front.to_dict(),
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"Frontend assumed: jupyter_client on {front.describe()}\n")
         if not reports:

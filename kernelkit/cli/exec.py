@@ -12,9 +12,10 @@ import json
 import sys
 from typing import Any
 
-from kernelkit.tools.client import KernelDiedError, KernelProcess
-from kernelkit.protocol.wire import Message
 from kernelkit.cli import fail
+from kernelkit.tools.client import KernelGone
+from kernelkit.tools.client import Msg as Message
+from kernelkit.tools.process import KernelDiedError, KernelProcess
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     cells = [sys.stdin.read() if code == "-" else code for code in args.code]
     try:
-        kernel = KernelProcess(spec.argv, spec.env, resource_dir=str(spec.resource_dir))
+        kernel = KernelProcess(spec)
     except KernelDiedError as exc:
         return fail(f"kernel {spec.name!r} cannot start: {exc}; check it with `kernelkit doctor {spec.name}`")
     failed = False
@@ -78,14 +79,22 @@ def run(args: argparse.Namespace) -> int:
             printer = _Printer()
             on_output = outputs.append if args.json else printer.show
             try:
-                reply = kernel.client.execute(code, args.timeout, on_output, None if args.json else _ask)
+                reply = kernel.client.execute(
+                    code, args.timeout, on_output, None if args.json else _ask, alive=kernel.alive
+                )["content"]
+            except KernelGone:
+                print(kernel.stderr().strip(), file=sys.stderr)
+                return fail(
+                    f"kernel {spec.name!r} died while running a cell; check it with `kernelkit doctor {spec.name}`"
+                )
             except TimeoutError as exc:
                 return fail(f"{exc} (raise --timeout for long cells)")
             printer.end_cell()
             failed |= reply.get("status") != "ok"
             if args.json:
                 record: dict[str, Any] = {
-                    "code": code, "reply": reply,
+                    "code": code,
+                    "reply": reply,
                     "outputs": [{"msg_type": m["msg_type"], "content": m["content"]} for m in outputs],
                 }
                 print(json.dumps(record))

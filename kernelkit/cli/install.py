@@ -7,9 +7,9 @@ import json
 import os
 import sys
 
+from kernelkit.cli import fail
 from kernelkit.tools.installer import install, parse_env, parse_metadata
 from kernelkit.tools.kernelspecs import KernelSpecError
-from kernelkit.cli import fail
 
 LOCATION_HELP = (
     "Where to install (default --user: always writable, and seen by every Jupyter you run, whatever "
@@ -32,20 +32,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "exit codes: 0 installed, 1 refused or failed (the message says how to fix it), 2 usage error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("target", metavar="TARGET", help="module:Class, module, path/to/file.py, or a kernelspec folder")
-    parser.add_argument("--name", help="kernel name (default: from the module or folder name; "
-                        "ASCII letters, digits, '-', '.', '_', case-insensitive)")
+    parser.add_argument(
+        "target", metavar="TARGET", help="module:Class, module, path/to/file.py, or a kernelspec folder"
+    )
+    parser.add_argument(
+        "--name",
+        help="kernel name (default: from the module or folder name; "
+        "ASCII letters, digits, '-', '.', '_', case-insensitive)",
+    )
     parser.add_argument("--display-name", help="name shown in Jupyter (default: the class's implementation)")
     parser.add_argument("--language", help="language (default: language_info['name'] of the class)")
     where = parser.add_argument_group("location", LOCATION_HELP).add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="the user's Jupyter data dir (default)")
     where.add_argument("--sys-prefix", action="store_true", help=f"this environment ({sys.prefix}/share/jupyter)")
     where.add_argument("--prefix", metavar="PATH", help="PATH/share/jupyter/kernels (e.g. another env's prefix)")
-    parser.add_argument("--env", action="append", metavar="KEY=VALUE", help="environment variable for the kernel (repeatable)")
-    parser.add_argument("--interrupt-mode", choices=("signal", "message"), help="how Jupyter interrupts the kernel (default signal)")
+    parser.add_argument(
+        "--env", action="append", metavar="KEY=VALUE", help="environment variable for the kernel (repeatable)"
+    )
+    parser.add_argument(
+        "--interrupt-mode", choices=("signal", "message"), help="how Jupyter interrupts the kernel (default signal)"
+    )
     parser.add_argument("--logo", metavar="FILE", help="PNG (32x32 or 64x64) or SVG logo")
     parser.add_argument("--metadata", metavar="JSON", help="JSON object merged into the spec's metadata")
-    parser.add_argument("--python", metavar="PATH", help=f"interpreter to pin in argv (default: this one, {sys.executable})")
+    parser.add_argument(
+        "--python", metavar="PATH", help=f"interpreter to pin in argv (default: this one, {sys.executable})"
+    )
     parser.add_argument("--replace", action="store_true", help="overwrite a kernel of the same name in that location")
     parser.add_argument("--dry-run", action="store_true", help="print the kernel.json and write nothing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -55,11 +66,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         result = install(
-            args.target, args.name, args.display_name, language=args.language,
-            user=args.user, prefix=args.prefix, sys_prefix=args.sys_prefix,
-            env=parse_env(args.env), interrupt_mode=args.interrupt_mode, logo=args.logo,
-            metadata=parse_metadata(args.metadata), python=args.python,
-            replace=args.replace, dry_run=args.dry_run, kernel_args=getattr(args, "passthrough", ()),
+            args.target,
+            args.name,
+            args.display_name,
+            language=args.language,
+            user=args.user,
+            prefix=args.prefix,
+            sys_prefix=args.sys_prefix,
+            env=parse_env(args.env),
+            interrupt_mode=args.interrupt_mode,
+            logo=args.logo,
+            metadata=parse_metadata(args.metadata),
+            python=args.python,
+            replace=args.replace,
+            dry_run=args.dry_run,
+            kernel_args=getattr(args, "passthrough", ()),
         )
     except KernelSpecError as exc:
         return fail(str(exc))

@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from kernelkit.tools import kernelspecs as kernelspec, probe
+from kernelkit.tools import kernelspecs as kernelspec
+from kernelkit.tools import probe
 from kernelkit.tools.kernelspecs import KernelSpec
 
 
@@ -19,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "or with JUPYTER_PREFER_ENV_PATH set, where env comes first (JUPYTER_PREFER_ENV_PATH=0 forces user "
         "first); then system. A spec hidden by a same-named one earlier on the path is marked 'shadowed'; one whose "
         "kernel.json is unusable or whose interpreter is missing is marked 'broken'.",
-        epilog="--json prints `jupyter kernelspec list --json`'s schema ({\"kernelspecs\": {name: {resource_dir, "
-        "spec}}}, the specs Jupyter would use) plus \"shadowed\" and \"broken\" lists. exit codes: 0 always "
+        epilog='--json prints `jupyter kernelspec list --json`\'s schema ({"kernelspecs": {name: {resource_dir, '
+        'spec}}}, the specs Jupyter would use) plus "shadowed" and "broken" lists. exit codes: 0 always '
         "(use `kernelkit doctor` for a verdict), 2 usage error",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -52,12 +53,20 @@ def run(args: argparse.Namespace) -> int:
         broken = problem(spec)
         if broken:
             status.append(f"broken: {broken}")
-        rows.append((spec.name, spec.display_name or "-", spec.language or "-",
-                     kernelspec.location_label(spec.kernels_dir), str(spec.resource_dir),
-                     spec.argv[0] if spec.argv else "-", "; ".join(status) or "ok"))
+        rows.append(
+            (
+                spec.name,
+                spec.display_name or "-",
+                spec.language or "-",
+                kernelspec.location_label(spec.kernels_dir),
+                str(spec.resource_dir),
+                spec.argv[0] if spec.argv else "-",
+                "; ".join(status) or "ok",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
     return 0
 
 
@@ -66,10 +75,15 @@ def as_json(specs: list[KernelSpec]) -> dict[str, Any]:
     return {
         "kernelspecs": {
             s.name: {"resource_dir": str(s.resource_dir), "spec": s.to_dict()}
-            for s in specs if s.shadowed_by is None and not s.error
+            for s in specs
+            if s.shadowed_by is None and not s.error
         },
-        "shadowed": [{"name": s.name, "resource_dir": str(s.resource_dir), "shadowed_by": str(s.shadowed_by)}
-                     for s in specs if s.shadowed_by is not None],
-        "broken": [{"name": s.name, "resource_dir": str(s.resource_dir), "problem": problem(s)}
-                   for s in specs if problem(s)],
+        "shadowed": [
+            {"name": s.name, "resource_dir": str(s.resource_dir), "shadowed_by": str(s.shadowed_by)}
+            for s in specs
+            if s.shadowed_by is not None
+        ],
+        "broken": [
+            {"name": s.name, "resource_dir": str(s.resource_dir), "problem": problem(s)} for s in specs if problem(s)
+        ],
     }

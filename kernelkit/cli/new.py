@@ -19,11 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="next: cd NAME && pip install . && jupyter console --kernel NAME (walkthrough: docs/tutorial.md). "
         "exit codes: 0 created, 1 refused (the message says why), 2 usage error",
     )
-    parser.add_argument("name", metavar="NAME", help="project and kernel name: a letter, then letters, digits, '-', '_'")
+    parser.add_argument(
+        "name", metavar="NAME", help="project and kernel name: a letter, then letters, digits, '-', '_'"
+    )
     parser.add_argument("--language", default="text", help="the language the kernel runs (default: %(default)s)")
     parser.add_argument("--display-name", help="name shown in Jupyter's menus (default: NAME)")
     parser.add_argument("--wrap", metavar="COMMAND", help="wrap an existing REPL program (needs `kernelkit wrap`)")
-    parser.add_argument("--dir", default=".", metavar="DIR", help="create NAME inside DIR (default: the current folder)")
+    parser.add_argument(
+        "--dir", default=".", metavar="DIR", help="create NAME inside DIR (default: the current folder)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -39,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"Created the kernel project {args.name!r} in {shown}. Next:")
     print(f"  cd {shown}")
     print("  pip install .                        # the kernel appears in `jupyter kernelspec list`")
-    print(f"  jupyter console --kernel {args.name.lower()}     # or pick {args.display_name or args.name!r} in JupyterLab")
+    print(
+        f"  jupyter console --kernel {args.name.lower()}     # or pick {args.display_name or args.name!r} in JupyterLab"
+    )
     print("  pip install -e '.[test]' && python -m pytest")
     return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
 from kernelkit.tools import kernelspecs as kernelspec
 from kernelkit.tools.kernelspecs import KernelSpecError
-from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="remove installed kernels",
         description="Remove the kernelspecs Jupyter would use for each NAME (case-insensitive). Asks for "
         "confirmation on a terminal unless -y. Only ever deletes a folder inside a kernels folder.",
-        epilog="exit codes: 0 all removed, 1 a name was unknown or could not be removed (or you said no), 2 usage error",
+        epilog="exit codes: 0 all removed, 1 a name was unknown or could not be removed (or you said no), "
+        "2 usage error",
     )
     parser.add_argument("names", nargs="+", metavar="NAME", help="kernel name")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")

@@ -25,30 +25,49 @@ from kernelkit.transport.connection import ConnectionFileError, ConnectionInfo, 
 from kernelkit.transport.server import KernelServer, KernelStartError
 
 
-
-
 def kernel_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options every kernelkit kernel process understands."""
-    parser.add_argument("-f", "--connection-file", dest="connection_file", metavar="CONNECTION_FILE",
-                        help="connection file to use (created with free ports if it does not exist; "
-                        "default: a new one in the Jupyter runtime dir)")
+    parser.add_argument(
+        "-f",
+        "--connection-file",
+        dest="connection_file",
+        metavar="CONNECTION_FILE",
+        help="connection file to use (created with free ports if it does not exist; "
+        "default: a new one in the Jupyter runtime dir)",
+    )
     parser.add_argument("--ip", help="address to bind to when creating a connection file (default 127.0.0.1)")
     parser.add_argument("--transport", choices=("tcp", "ipc"), help="transport when creating a connection file")
-    parser.add_argument("--parent", type=int, metavar="PID",
-                        help="exit when this process dies (default: $JPY_PARENT_PID, as set by jupyter_client)")
-    parser.add_argument("--handshake-timeout", type=float, default=handshake.DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help="with a registration file: how long to wait for the launcher's acknowledgement "
-                        f"before exiting (default {handshake.DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        help="how much the kernel logs to stderr")
-    parser.add_argument("--debug", action="store_const", const="DEBUG", dest="log_level",
-                        help="same as --log-level DEBUG")
+    parser.add_argument(
+        "--parent",
+        type=int,
+        metavar="PID",
+        help="exit when this process dies (default: $JPY_PARENT_PID, as set by jupyter_client)",
+    )
+    parser.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=handshake.DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="with a registration file: how long to wait for the launcher's acknowledgement "
+        f"before exiting (default {handshake.DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="how much the kernel logs to stderr",
+    )
+    parser.add_argument(
+        "--debug", action="store_const", const="DEBUG", dest="log_level", help="same as --log-level DEBUG"
+    )
     return parser
 
 
 def parse_kernel_args(argv: Sequence[str], kernel_class: type[Any] | None = None) -> argparse.Namespace:
     """The kernel options, plus the kernel class's own (``Kernel.add_arguments``)."""
-    parser = kernel_arguments(argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]), description="Run a Jupyter kernel."))
+    parser = kernel_arguments(
+        argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]), description="Run a Jupyter kernel.")
+    )
     if kernel_class is not None:
         kernel_class.add_arguments(parser.add_argument_group(f"{kernel_class.__name__} options"))
     args, unknown = parser.parse_known_args(argv)
@@ -84,8 +103,9 @@ class KernelApp:
 
     kernel_class: type[Any] | None = None
 
-    def __init__(self, kernel_class: type[Any] | None = None, connection_file: str = "",
-                 extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, kernel_class: type[Any] | None = None, connection_file: str = "", extra_args: list[str] | None = None
+    ) -> None:
         if kernel_class is not None:
             self.kernel_class = kernel_class
         self.connection_file = connection_file
@@ -129,8 +149,10 @@ def serve(kernel_class: type[Any], args: argparse.Namespace, app: KernelApp | No
     if args.transport:
         info.transport = args.transport
     if not info.key:
-        log.warning("this kernel's connection has no key: messages are not signed, so anyone who can "
-                    "reach its ports can run code in it")
+        log.warning(
+            "this kernel's connection has no key: messages are not signed, so anyone who can "
+            "reach its ports can run code in it"
+        )
     unbound = any(info.port(c) == 0 for c in connection.CHANNELS)
     server = KernelServer(info, parent_pid=_parent_pid(args))
     if app is None:
@@ -164,7 +186,9 @@ def _file_safe(text: str) -> str:
     return safe.lstrip(".") or "kernel"
 
 
-def attach(kernel_class: type[Any], io: KernelServer, parent: Any = None, arguments: argparse.Namespace | None = None) -> Any:
+def attach(
+    kernel_class: type[Any], io: KernelServer, parent: Any = None, arguments: argparse.Namespace | None = None
+) -> Any:
     """Build ``kernel_class`` served by ``io``: its session and sockets are set before ``__init__``
     runs, so subclass constructors can use them."""
     kernel = kernel_class.__new__(kernel_class)  # type: ignore[call-overload]  # a subclass may define __new__ (traitlets)
@@ -182,8 +206,10 @@ def attach(kernel_class: type[Any], io: KernelServer, parent: Any = None, argume
     return kernel
 
 
-STOP_HINT = ("kernelkit: Ctrl-C interrupts a running cell but does not stop this kernel; to stop it, quit from a "
-             "client (`exit` in jupyter console), press Ctrl-\\ or run `kill {pid}`")
+STOP_HINT = (
+    "kernelkit: Ctrl-C interrupts a running cell but does not stop this kernel; to stop it, quit from a "
+    "client (`exit` in jupyter console), press Ctrl-\\ or run `kill {pid}`"
+)
 
 
 def _terminal_signals(path: str | os.PathLike[str], standalone: bool) -> None:
@@ -214,8 +240,7 @@ def _terminal_signals(path: str | os.PathLike[str], standalone: bool) -> None:
         nonlocal hinted
         if not hinted:
             hinted = True
-            print(STOP_HINT.format(pid=os.getpid()),
-                  file=sys.__stderr__, flush=True)
+            print(STOP_HINT.format(pid=os.getpid()), file=sys.__stderr__, flush=True)
         if callable(on_sigint):
             on_sigint(signum, frame)
 

@@ -19,6 +19,7 @@ from kernelkit.kernel.compat import Config, TraitsOnDemand, set_traits
 from kernelkit.kernel.handlers import RequestHandlers, error_content, resolve
 from kernelkit.protocol.core import SUBSHELLS_FEATURE, Request
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
+from kernelkit.transport.streams import SILENT
 
 if TYPE_CHECKING:
     import argparse
@@ -87,8 +88,11 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         provide_comm_package(self)  # the `comm` package (ipywidgets...) talks through comm_manager
         self._allow_stdin = False
         self._serving: dict[int, Request] = {}  # thread id -> the request it is handling
+        self._silent_threads: set[int] = set()  # threads running a silent execute request
         self._last: dict[str, Request] = {}  # channel -> the request handled last
-        self._pinned: dict[int, Message] = {}  # thread id -> parent set by set_thread_parent
+        # The parent set by set_thread_parent, per thread: thread-local, so it ends with its
+        # thread (thread idents are reused: a dict by ident pinned later, unrelated threads).
+        self._pins = threading.local()
         self._count_lock = threading.Lock()  # execution_count is shared by the main shell and subshells
         self.shell_handlers, self.control_handlers = self._handler_tables()
 
@@ -163,7 +167,9 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
     def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         return {"status": "ok", "matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos, "metadata": {}}
 
-    def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Sequence[str] = ()) -> dict[str, Any]:
+    def do_inspect(
+        self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Sequence[str] = ()
+    ) -> dict[str, Any]:
         return {"status": "ok", "found": False, "data": {}, "metadata": {}}
 
     def do_history(
@@ -239,7 +245,7 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
             if handler is None:
                 raise NotImplementedError(f"{request.msg_type} is not supported by this kernel")
             resolve(handler(stream, request.idents, request.msg))
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:  # KeyboardInterrupt: a hook run as user code was interrupted
             kernelkit_log.error("%s failed", request.msg_type, exc_info=True)
             content = error_content(exc)
             self._publish_error(content)
@@ -249,12 +255,18 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
             del self._serving[thread]
 
     def parent_of_thread(self) -> Message | None:
+        """The request the calling thread's ``print`` output belongs to, or ``SILENT`` while it runs a
+        silent execute request, whose output the spec says is not broadcast."""
+        if threading.get_ident() in self._silent_threads:
+            return SILENT
+        return self._thread_parent()
+
+    def _thread_parent(self) -> Message | None:
         """The request whose output the calling thread writes (see :meth:`set_thread_parent`)."""
-        thread = threading.get_ident()
-        pinned = self._pinned.get(thread)
+        pinned = getattr(self._pins, "parent", None)
         if pinned is not None:
             return pinned
-        request = self._serving.get(thread) or self._last.get("shell")
+        request = self._serving.get(threading.get_ident()) or self._last.get("shell")
         return request.msg if request is not None else None
 
     # ---- parents: which request the output belongs to ------------------------------------
@@ -266,7 +278,7 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
     def get_parent(self, channel: str | None = None) -> Message:
         """The request being handled on ``channel``; ``None``: the calling thread's (as ipykernel 7)."""
         if channel is None:
-            return self.parent_of_thread() or {}
+            return self._thread_parent() or {}
         request = self._last.get(channel)
         return request.msg if request is not None else {}
 
@@ -283,18 +295,16 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         in the thread, and ``kernel.reset_thread_parent(token)`` when done. The pin belongs to
         the thread that sets it: threads it starts, and tasks sharing its context, are not pinned.
         """
-        thread = threading.get_ident()
-        token = (thread, self._pinned.get(thread))
-        self._pinned[thread] = parent
+        token = (threading.get_ident(), getattr(self._pins, "parent", None))
+        self._pins.parent = parent
         return token
 
     def reset_thread_parent(self, token: tuple[int, Message | None]) -> None:
         """Undo the :meth:`set_thread_parent` that returned ``token``."""
         thread, previous = token
-        if previous is None:
-            self._pinned.pop(thread, None)
-        else:
-            self._pinned[thread] = previous
+        if thread != threading.get_ident():
+            raise ValueError("reset_thread_parent must be called by the thread that called set_thread_parent")
+        self._pins.parent = previous
 
     def _current_request(self) -> Request | None:
         return self._serving.get(threading.get_ident()) or self._last.get("shell")
@@ -330,9 +340,7 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
         text = sep.join(str(o) for o in objects) + end
         self.send_response(self.iopub_socket, "stream", {"name": stream, "text": text})
 
-    def display(
-        self, data: Any, metadata: dict[str, Any] | None = None, *, display_id: str | None = None
-    ) -> None:
+    def display(self, data: Any, metadata: dict[str, Any] | None = None, *, display_id: str | None = None) -> None:
         """Show rich output: a MIME bundle such as ``{"text/html": "<b>hi</b>"}``, a str (text/plain),
         or any object with IPython's ``_repr_*_`` methods (see :mod:`kernelkit.kernel.display`)."""
         from kernelkit.kernel.display import display_data  # on first use: start-up pays nothing
@@ -381,4 +389,3 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
                 "input was requested, but this frontend does not support input requests (allow_stdin is false)"
             )
         return self._io.request_input(str(prompt), password, request.idents, request.msg)
-

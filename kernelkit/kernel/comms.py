@@ -41,8 +41,9 @@ TargetCallback = Callable[[Any, Message], None]
 class Comm:
     """One end of a comm, with the API of ``comm.base_comm.BaseComm`` (which ipykernel's comms have)."""
 
-    def __init__(self, kernel: KernelLike, target_name: str = "comm", comm_id: str | None = None,
-                 primary: bool = True) -> None:
+    def __init__(
+        self, kernel: KernelLike, target_name: str = "comm", comm_id: str | None = None, primary: bool = True
+    ) -> None:
         self.kernel = kernel
         self.target_name = target_name
         self.comm_id = comm_id or new_msg_id()
@@ -55,23 +56,41 @@ class Comm:
     def closed(self) -> bool:
         return self._closed
 
-    def publish_msg(self, msg_type: str, data: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
-                    buffers: list[bytes] | None = None, **keys: Any) -> None:
+    def publish_msg(
+        self,
+        msg_type: str,
+        data: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[bytes] | None = None,
+        **keys: Any,
+    ) -> None:
         content = {"data": {} if data is None else data, "comm_id": self.comm_id, **keys}
         self.kernel.send_response(self.kernel.iopub_socket, msg_type, content, buffers=buffers, metadata=metadata or {})
 
-    def open(self, data: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
-             buffers: list[bytes] | None = None) -> None:
+    def open(
+        self,
+        data: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[bytes] | None = None,
+    ) -> None:
         self.kernel.comm_manager.register_comm(self)
         self.publish_msg("comm_open", data, metadata, buffers, target_name=self.target_name)
         self._closed = False
 
-    def send(self, data: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
-             buffers: list[bytes] | None = None) -> None:
+    def send(
+        self,
+        data: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[bytes] | None = None,
+    ) -> None:
         self.publish_msg("comm_msg", data, metadata, buffers)
 
-    def close(self, data: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
-              buffers: list[bytes] | None = None) -> None:
+    def close(
+        self,
+        data: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[bytes] | None = None,
+    ) -> None:
         if self._closed:
             return
         self._closed = True
@@ -114,30 +133,49 @@ class CommManager:
     def register_target(self, target_name: str, callback: TargetCallback | str) -> None:
         """``callback(comm, open_msg)`` runs when the frontend opens a comm to ``target_name``
         (a callable, or an import string ``"package.module.function"``)."""
+        target: Any = callback
         if isinstance(callback, str):
-            import importlib  # noqa: PLC0415
+            import importlib
 
             module, _, name = callback.rpartition(".")
-            callback = getattr(importlib.import_module(module), name) if module else importlib.import_module(name)
-        self.targets[target_name] = callback  # type: ignore[assignment]
+            target = getattr(importlib.import_module(module), name) if module else importlib.import_module(name)
+        self.targets[target_name] = target
 
     def unregister_target(self, target_name: str, callback: TargetCallback | None = None) -> TargetCallback | None:
         return self.targets.pop(target_name, None)
 
-    def new_comm(self, target_name: str = "comm", data: dict[str, Any] | None = None,
-                 metadata: dict[str, Any] | None = None, buffers: list[bytes] | None = None,
-                 comm_id: str | None = None, primary: bool = True) -> Any:
+    def new_comm(
+        self,
+        target_name: str = "comm",
+        data: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[bytes] | None = None,
+        comm_id: str | None = None,
+        primary: bool = True,
+    ) -> Any:
         """A comm of the right kind (the comm package's once it is imported); opened if ``primary``."""
         if _package_comm is not None:
-            return _package_comm(target_name=target_name, data=data, metadata=metadata, buffers=buffers,
-                                 comm_id=comm_id, primary=primary, kernel=self.kernel)
+            return _package_comm(
+                target_name=target_name,
+                data=data,
+                metadata=metadata,
+                buffers=buffers,
+                comm_id=comm_id,
+                primary=primary,
+                kernel=self.kernel,
+            )
         comm = Comm(self.kernel, target_name, comm_id, primary)
         if primary:
             comm.open(data, metadata, buffers)
         return comm
 
-    def open(self, target_name: str, data: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
-             buffers: list[bytes] | None = None) -> Any:
+    def open(
+        self,
+        target_name: str,
+        data: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[bytes] | None = None,
+    ) -> Any:
         """Open a comm from the kernel side."""
         return self.new_comm(target_name, data, metadata, buffers)
 
@@ -229,19 +267,19 @@ def get_comm_manager() -> CommManager:
 def _patch(module: ModuleType) -> None:
     global _package_comm
     if _package_comm is None:
-        from comm.base_comm import BaseComm  # noqa: PLC0415 - already imported by comm/__init__
+        from comm.base_comm import BaseComm
 
         _package_comm = _make_package_comm(BaseComm)
     module.create_comm = create_comm  # type: ignore[attr-defined]
     module.get_comm_manager = get_comm_manager  # type: ignore[attr-defined]
 
 
-def _make_package_comm(base: type) -> type:
-    class KernelkitComm(Comm, base):  # type: ignore[misc, valid-type]
+def _make_package_comm(base: Any) -> Any:
+    class KernelkitComm(Comm, base):
         """A ``comm.base_comm.BaseComm`` whose messages go out through a kernelkit kernel."""
 
         def __init__(self, *args: Any, kernel: KernelLike | None = None, **kwargs: Any) -> None:
-            self.kernel = kernel if kernel is not None else _provider  # type: ignore[assignment]
+            self.kernel = kernel if kernel is not None else _provider
             base.__init__(self, *args, **kwargs)  # opens the frontend's side if primary
 
         # BaseComm.open/close register with comm.get_comm_manager(), i.e. kernel.comm_manager,

@@ -88,7 +88,7 @@ def format_display_data(
             if result is None:
                 continue
             if mimetype == "application/json" and isinstance(result, str):
-                import json  # noqa: PLC0415 - IPython accepts a JSON string here, with a warning
+                import json
 
                 try:
                     result = json.loads(result)
@@ -146,7 +146,7 @@ def _call(method: Any, name: str, **kwargs: Any) -> Any:
 
 
 def _warn(obj: Any, name: str, what: str) -> None:
-    import warnings  # noqa: PLC0415
+    import warnings
 
     warnings.warn(f"{type(obj).__name__}.{name} {what}; that form is left out", FormatterWarning, stacklevel=4)
 
@@ -157,13 +157,14 @@ def _matplotlib_png(obj: Any) -> bytes | None:
     figure_class = getattr(figure_module, "Figure", None)
     if figure_class is None or not isinstance(obj, figure_class):
         return None
-    import io  # noqa: PLC0415
+    import io
 
     buffer = io.BytesIO()
     try:
         # What IPython's inline backend does: the figure's own dpi and face colour, cropped.
-        obj.savefig(buffer, format="png", bbox_inches="tight", facecolor=obj.get_facecolor(),
-                    edgecolor=obj.get_edgecolor())
+        obj.savefig(
+            buffer, format="png", bbox_inches="tight", facecolor=obj.get_facecolor(), edgecolor=obj.get_edgecolor()
+        )
     except Exception as exc:
         _warn(obj, "savefig", f"raised {type(exc).__name__}: {exc}")
         return None
@@ -174,13 +175,16 @@ def _encode_bundle(data: MimeBundle) -> MimeBundle:
     """Bytes become text JSON can carry: base64 for binary types, UTF-8 for the others."""
     if not any(isinstance(v, (bytes, bytearray, memoryview)) for v in data.values()):
         return data
-    import base64  # noqa: PLC0415
+    import base64
 
     encoded = {}
     for mimetype, value in data.items():
         if isinstance(value, (bytes, bytearray, memoryview)):
-            if mimetype in BINARY_TYPES or not (mimetype.startswith("text/") or mimetype.endswith(("+xml", "+json"))
-                                                 or mimetype in ("application/json", "application/javascript")):
+            if mimetype in BINARY_TYPES or not (
+                mimetype.startswith("text/")
+                or mimetype.endswith(("+xml", "+json"))
+                or mimetype in ("application/json", "application/javascript")
+            ):
                 value = base64.b64encode(value).decode("ascii")
             else:
                 value = bytes(value).decode("utf-8", "replace")

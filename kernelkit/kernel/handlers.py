@@ -93,9 +93,13 @@ def resolve(value: Any) -> Any:
 _CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08  # code flags, as in inspect
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _accepts(function: Callable[..., Any], name: str) -> bool:
-    if type(function) is FunctionType and not hasattr(function, "__wrapped__") and not hasattr(function, "__signature__"):
+    if (
+        type(function) is FunctionType
+        and not hasattr(function, "__wrapped__")
+        and not hasattr(function, "__signature__")
+    ):
         # What inspect.signature reads for a plain function, without importing inspect.
         code = function.__code__
         count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & _CO_VARARGS)
@@ -123,15 +127,32 @@ class RequestHandlers:
     _thread_counts: dict[int, int]
     comm_manager: Any
     _allow_stdin: bool
+    _silent_threads: set[int]
     _count_lock: threading.Lock
     subshells: bool
 
     if TYPE_CHECKING:
-        def send_response(self, stream: Any, msg_or_type: Any, content: Any = None, ident: Any = None,
-                          buffers: Any = None, track: bool = False, header: Any = None, metadata: Any = None,
-                          channel: str | None = None) -> Any: ...
-        def do_execute(self, code: str, silent: bool, store_history: bool = True,
-                       user_expressions: Any = None, allow_stdin: bool = False) -> Any: ...
+
+        def send_response(
+            self,
+            stream: Any,
+            msg_or_type: Any,
+            content: Any = None,
+            ident: Any = None,
+            buffers: Any = None,
+            track: bool = False,
+            header: Any = None,
+            metadata: Any = None,
+            channel: str | None = None,
+        ) -> Any: ...
+        def do_execute(
+            self,
+            code: str,
+            silent: bool,
+            store_history: bool = True,
+            user_expressions: Any = None,
+            allow_stdin: bool = False,
+        ) -> Any: ...
         def do_complete(self, code: str, cursor_pos: int) -> Any: ...
         def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()) -> Any: ...
         def do_history(self, *args: Any) -> Any: ...
@@ -147,8 +168,14 @@ class RequestHandlers:
 
     # ---- helpers ---------------------------------------------------------------------------
 
-    def _reply(self, stream: Any, ident: list[bytes], parent: Message, content: dict[str, Any],
-               metadata: dict[str, Any] | None = None) -> None:
+    def _reply(
+        self,
+        stream: Any,
+        ident: list[bytes],
+        parent: Message,
+        content: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         """Send the reply to ``parent`` on ``stream``, after the output it caused."""
         io = self._io
         if io is None:
@@ -160,6 +187,15 @@ class RequestHandlers:
     def _publish_error(self, content: dict[str, Any]) -> None:
         iopub = {k: content[k] for k in ("ename", "evalue", "traceback")}
         self.send_response(self.iopub_socket, "error", iopub)
+
+    @contextmanager
+    def _user_code(self) -> Iterator[None]:
+        """A hook other than ``do_execute`` runs user code (a comm callback, a completer): as in
+        ipykernel, an interrupt may end it, and output written meanwhile by any thread (the
+        output timer's included) is published while it runs, not when it ends."""
+        io = self._io
+        with io.interruptible() if io is not None else nullcontext():
+            yield
 
     @contextmanager
     def _stdin_builtins(self) -> Iterator[None]:
@@ -219,6 +255,8 @@ class RequestHandlers:
         on_main = threading.current_thread() is threading.main_thread()
         if on_main:  # input() is for the main shell only: a subshell must not change what it allows
             self._allow_stdin = execute.allow_stdin
+        if execute.silent:  # no output broadcast (the spec): print() in it is dropped
+            self._silent_threads.add(threading.get_ident())
         try:
             with io.interruptible() if io is not None else nullcontext(), self._stdin_builtins():
                 result = resolve(self.do_execute(**args))
@@ -236,6 +274,7 @@ class RequestHandlers:
             self._publish_error(content)
             return content
         finally:
+            self._silent_threads.discard(threading.get_ident())
             if on_main:
                 self._allow_stdin = False
 
@@ -245,7 +284,9 @@ class RequestHandlers:
         cursor_pos = content.get("cursor_pos")
         if not isinstance(cursor_pos, int):
             cursor_pos = len(code)
-        self._reply(stream, ident, parent, {"status": "ok", **resolve(self.do_complete(code, cursor_pos))})
+        with self._user_code():
+            result = resolve(self.do_complete(code, cursor_pos))
+        self._reply(stream, ident, parent, {"status": "ok", **result})
 
     def inspect_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         content = parent["content"]
@@ -254,28 +295,33 @@ class RequestHandlers:
         args: dict[str, Any] = {"detail_level": content.get("detail_level", 0)}
         if accepts(self.do_inspect, "omit_sections"):
             args["omit_sections"] = content.get("omit_sections", ())
-        self._reply(stream, ident, parent, {"status": "ok", **resolve(self.do_inspect(code, cursor_pos, **args))})
+        with self._user_code():
+            result = resolve(self.do_inspect(code, cursor_pos, **args))
+        self._reply(stream, ident, parent, {"status": "ok", **result})
 
     def history_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         content = parent["content"]
-        result = resolve(
-            self.do_history(
-                content.get("hist_access_type", "tail"),
-                bool(content.get("output", False)),
-                bool(content.get("raw", True)),
-                content.get("session"),
-                content.get("start"),
-                content.get("stop"),
-                content.get("n"),
-                content.get("pattern"),
-                bool(content.get("unique", False)),
+        with self._user_code():
+            result = resolve(
+                self.do_history(
+                    content.get("hist_access_type", "tail"),
+                    bool(content.get("output", False)),
+                    bool(content.get("raw", True)),
+                    content.get("session"),
+                    content.get("start"),
+                    content.get("stop"),
+                    content.get("n"),
+                    content.get("pattern"),
+                    bool(content.get("unique", False)),
+                )
             )
-        )
         self._reply(stream, ident, parent, {"status": "ok", **result})
 
     def is_complete_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         code = require(parent["content"], "code", str)
-        self._reply(stream, ident, parent, resolve(self.do_is_complete(code)))
+        with self._user_code():
+            result = resolve(self.do_is_complete(code))
+        self._reply(stream, ident, parent, result)
 
     def kernel_info_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         self._reply(stream, ident, parent, resolve(self.do_kernel_info()))
@@ -292,13 +338,16 @@ class RequestHandlers:
         self._reply(stream, ident, parent, {"status": "ok", "comms": comms})
 
     def comm_open(self, stream: Any, ident: list[bytes], parent: Message) -> None:
-        self.comm_manager.comm_open(stream, ident, parent)
+        with self._user_code():
+            self.comm_manager.comm_open(stream, ident, parent)
 
     def comm_msg(self, stream: Any, ident: list[bytes], parent: Message) -> None:
-        self.comm_manager.comm_msg(stream, ident, parent)
+        with self._user_code():
+            self.comm_manager.comm_msg(stream, ident, parent)
 
     def comm_close(self, stream: Any, ident: list[bytes], parent: Message) -> None:
-        self.comm_manager.comm_close(stream, ident, parent)
+        with self._user_code():
+            self.comm_manager.comm_close(stream, ident, parent)
 
     # ---- control -----------------------------------------------------------------------------
 
@@ -360,13 +409,27 @@ class RequestHandlers:
 
     # ---- the tables --------------------------------------------------------------------------
 
-    SHELL_MESSAGES = ("execute_request", "complete_request", "inspect_request", "history_request",
-                      "is_complete_request", "kernel_info_request", "comm_info_request", "comm_open",
-                      "comm_msg", "comm_close", "shutdown_request")
+    SHELL_MESSAGES = (
+        "execute_request",
+        "complete_request",
+        "inspect_request",
+        "history_request",
+        "is_complete_request",
+        "kernel_info_request",
+        "comm_info_request",
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+        "shutdown_request",
+    )
     CONTROL_MESSAGES = ("shutdown_request", "interrupt_request", "kernel_info_request")
     SUBSHELL_CONTROL = ("create_subshell_request", "delete_subshell_request", "list_subshell_request")
-    UNSUPPORTED_CONTROL = ("debug_request", "create_subshell_request", "delete_subshell_request",
-                           "list_subshell_request")
+    UNSUPPORTED_CONTROL = (
+        "debug_request",
+        "create_subshell_request",
+        "delete_subshell_request",
+        "list_subshell_request",
+    )
 
     def _handler_tables(self) -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]:
         """``shell_handlers`` and ``control_handlers`` as ipykernel builds them: bound methods by msg type."""

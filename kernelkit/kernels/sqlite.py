@@ -28,7 +28,9 @@ DEFAULT_MAX_ROWS = 100
 MAX_CELL_WIDTH = 40  # characters of one value in the text/plain table
 
 #: SQLite's keywords (https://sqlite.org/lang_keywords.html) plus common function names.
-KEYWORDS = sorted(set("""
+KEYWORDS = sorted(
+    set(
+        """
 ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE AND AS ASC ATTACH AUTOINCREMENT BEFORE BEGIN
 BETWEEN BY CASCADE CASE CAST CHECK COLLATE COLUMN COMMIT CONFLICT CONSTRAINT CREATE CROSS CURRENT
 CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP DATABASE DEFAULT DEFERRABLE DEFERRED DELETE DESC
@@ -44,7 +46,9 @@ INTEGER REAL TEXT BLOB NUMERIC
 ABS AVG COALESCE COUNT GROUP_CONCAT HEX IFNULL INSTR LENGTH LOWER LTRIM MAX MIN NULLIF PRINTF
 QUOTE RANDOM ROUND RTRIM SUBSTR SUM TOTAL TRIM TYPEOF UPPER DATE TIME DATETIME JULIANDAY
 STRFTIME JSON JSON_EXTRACT JSON_OBJECT JSON_ARRAY
-""".split()))
+""".split()
+    )
+)
 
 DOT_COMMANDS = {
     ".help": "show this list",
@@ -59,7 +63,7 @@ _WORD_AT = re.compile(r"[A-Za-z_][\w$]*")
 class Statement:
     """One piece of a cell: an SQL statement or a dot-command, and the line it starts on."""
 
-    __slots__ = ("kind", "text", "line")
+    __slots__ = ("kind", "line", "text")
 
     def __init__(self, kind: str, text: str, line: int) -> None:
         self.kind, self.text, self.line = kind, text, line
@@ -101,7 +105,7 @@ def split_cell(code: str) -> tuple[list[Statement], str]:
                 if not _is_blank(head.rstrip().rstrip(";")):
                     statements.append(Statement("sql", head.strip(), buffer_line + _leading_newlines(head)))
                 buffer_line += head.count("\n")
-                buffer = buffer[at + 1:]
+                buffer = buffer[at + 1 :]
                 at = buffer.find(";")
             else:
                 at = buffer.find(";", at + 1)
@@ -129,10 +133,15 @@ def text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
     def line(values: Sequence[str], numeric: Sequence[bool]) -> str:
-        return "| " + " | ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)) + " |"
+        return (
+            "| "
+            + " | ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True))
+            + " |"
+        )
 
-    numeric_cols = [bool(rows) and all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
-                    for i in range(len(columns))]
+    numeric_cols = [
+        bool(rows) and all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) for i in range(len(columns))
+    ]
     out = [rule, line(columns, [False] * len(columns)), rule]
     out += [line(r, numeric_cols) for r in cells]
     out.append(rule)
@@ -169,10 +178,19 @@ class SQLiteKernel(Kernel):
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
-        parser.add_argument("--database", metavar="FILE", default=":memory:",
-                            help="SQLite database file to open (created if missing; default: in memory)")
-        parser.add_argument("--max-rows", metavar="N", type=int, default=DEFAULT_MAX_ROWS,
-                            help=f"rows shown per result (default {DEFAULT_MAX_ROWS})")
+        parser.add_argument(
+            "--database",
+            metavar="FILE",
+            default=":memory:",
+            help="SQLite database file to open (created if missing; default: in memory)",
+        )
+        parser.add_argument(
+            "--max-rows",
+            metavar="N",
+            type=int,
+            default=DEFAULT_MAX_ROWS,
+            help=f"rows shown per result (default {DEFAULT_MAX_ROWS})",
+        )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -193,13 +211,18 @@ class SQLiteKernel(Kernel):
 
     # ---- execute -------------------------------------------------------------------------
 
-    def do_execute(self, code: str, silent: bool, store_history: bool = True,
-                   user_expressions: dict[str, str] | None = None, allow_stdin: bool = False) -> dict[str, Any]:
+    def do_execute(
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict[str, str] | None = None,
+        allow_stdin: bool = False,
+    ) -> dict[str, Any]:
         self._interrupted.clear()
         statements, rest = split_cell(code)
         if not _is_blank(rest):  # a last statement without its ';' still runs, as a cell is complete
             statements.append(Statement("sql", rest.strip(), code[: len(code) - len(rest.lstrip())].count("\n") + 1))
-        results: list[tuple[list[str], list[tuple[Any, ...]], bool]] = []
         for number, statement in enumerate(statements, start=1):
             try:
                 if statement.kind == "dot":
@@ -243,7 +266,11 @@ class SQLiteKernel(Kernel):
         evalue = f"{exc} (in {where}: {statement.text})"
         traceback = [f"{ename}: {exc}", f"  in {where}:", *("    " + ln for ln in statement.text.splitlines())]
         if number > 1:
-            before = "the statement before it ran and stays" if number == 2 else f"the {number - 1} statements before it ran and stay"
+            before = (
+                "the statement before it ran and stays"
+                if number == 2
+                else f"the {number - 1} statements before it ran and stay"
+            )
             traceback.append(f"  ({before} applied)")
         content = {"ename": ename, "evalue": evalue, "traceback": traceback}
         self.send_response(self.iopub_socket, "error", content)
@@ -259,7 +286,8 @@ class SQLiteKernel(Kernel):
             text = "  ".join(names) if names else "(no tables)"
         elif command == ".schema":
             text = "\n".join(self._schema(argument or None)) or (
-                f"(no table named {argument})" if argument else "(empty database)")
+                f"(no table named {argument})" if argument else "(empty database)"
+            )
         elif command == ".help":
             text = "\n".join(f"{c:<10}{h}" for c, h in DOT_COMMANDS.items())
         else:
@@ -269,7 +297,8 @@ class SQLiteKernel(Kernel):
 
     def _tables(self) -> list[tuple[str, str]]:
         cursor = self.connection.execute(
-            "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            "SELECT name, type FROM sqlite_master"
+            " WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
         )
         return cursor.fetchall()
 
@@ -283,7 +312,9 @@ class SQLiteKernel(Kernel):
 
     def _columns(self, table: str) -> list[tuple[str, str, bool, Any, bool]]:
         """(name, type, notnull, default, primary key) of each column of ``table``."""
-        rows = self.connection.execute("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?)", (table,))
+        rows = self.connection.execute(
+            'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)', (table,)
+        )
         return [(r[0], r[1], bool(r[2]), r[3], bool(r[4])) for r in rows]
 
     def _table_named(self, word: str) -> str | None:
@@ -323,7 +354,9 @@ class SQLiteKernel(Kernel):
     def _matches(matches: list[str], start: int, end: int) -> dict[str, Any]:
         return {"status": "ok", "matches": matches, "cursor_start": start, "cursor_end": end, "metadata": {}}
 
-    def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Sequence[str] = ()) -> dict[str, Any]:
+    def do_inspect(
+        self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Sequence[str] = ()
+    ) -> dict[str, Any]:
         word = _word_at(code, cursor_pos)
         table = self._table_named(word) if word else None
         if table is None:
@@ -331,11 +364,16 @@ class SQLiteKernel(Kernel):
         columns = self._columns(table)
         count = self.connection.execute(f'SELECT count(*) FROM "{table.replace(chr(34), chr(34) * 2)}"').fetchone()[0]
         header = ["column", "type", "not null", "default", "primary key"]
-        rows = [(n, t or "", "yes" if nn else "", "" if d is None else d, "yes" if pk else "") for n, t, nn, d, pk in columns]
+        rows = [
+            (n, t or "", "yes" if nn else "", "" if d is None else d, "yes" if pk else "")
+            for n, t, nn, d, pk in columns
+        ]
         schema = "\n".join(self._schema(table))
         text = f"{table}: {count} row{'s' if count != 1 else ''}\n{text_table(header, rows)}\n\n{schema}"
-        markup = (f"<p><b>{html.escape(table)}</b>: {count} rows</p>{html_table(header, rows)}"
-                  f"<pre>{html.escape(schema)}</pre>")
+        markup = (
+            f"<p><b>{html.escape(table)}</b>: {count} rows</p>{html_table(header, rows)}"
+            f"<pre>{html.escape(schema)}</pre>"
+        )
         return {"status": "ok", "found": True, "data": {"text/plain": text, "text/html": markup}, "metadata": {}}
 
     def do_is_complete(self, code: str) -> dict[str, Any]:

@@ -34,15 +34,30 @@ from kernelkit.protocol.session import Session
 from kernelkit.protocol.wire import Message
 
 #: Requests a kernel answers on shell. ``shutdown_request`` there is deprecated (5.4), still honoured.
-SHELL_REQUESTS = frozenset({
-    "execute_request", "complete_request", "inspect_request", "history_request", "is_complete_request",
-    "kernel_info_request", "comm_info_request", "shutdown_request",
-})
+SHELL_REQUESTS = frozenset(
+    {
+        "execute_request",
+        "complete_request",
+        "inspect_request",
+        "history_request",
+        "is_complete_request",
+        "kernel_info_request",
+        "comm_info_request",
+        "shutdown_request",
+    }
+)
 #: Requests a kernel answers on control (its own thread: they answer while a cell runs).
-CONTROL_REQUESTS = frozenset({
-    "shutdown_request", "interrupt_request", "kernel_info_request", "debug_request",
-    "create_subshell_request", "delete_subshell_request", "list_subshell_request",
-})
+CONTROL_REQUESTS = frozenset(
+    {
+        "shutdown_request",
+        "interrupt_request",
+        "kernel_info_request",
+        "debug_request",
+        "create_subshell_request",
+        "delete_subshell_request",
+        "list_subshell_request",
+    }
+)
 #: Shell messages that are not requests: no reply is due (comms).
 SHELL_NOTIFICATIONS = frozenset({"comm_open", "comm_msg", "comm_close"})
 #: The control requests that manage kernel subshells (JEP 91, protocol 5.5).
@@ -140,8 +155,17 @@ def require(content: dict[str, Any], field: str, kind: type) -> Any:
 class Execute:
     """An execute_request as the core read it: the hook's arguments and what goes with it."""
 
-    __slots__ = ("request", "code", "silent", "store_history", "stop_on_error", "allow_stdin", "user_expressions",
-                 "execution_count", "started")
+    __slots__ = (
+        "allow_stdin",
+        "code",
+        "execution_count",
+        "request",
+        "silent",
+        "started",
+        "stop_on_error",
+        "store_history",
+        "user_expressions",
+    )
 
     def __init__(self, request: Request, execution_count: int, started: str) -> None:
         content = request.content
@@ -241,10 +265,15 @@ class KernelCore:
         """What an unknown message type gets: an error reply for a request, nothing otherwise."""
         if not is_request(request.msg_type):
             return []
-        return [self.busy(request),
-                self.error_reply(request, "UnknownMessageType",
-                                 f"{request.msg_type} is not a {request.channel} request this kernel knows"),
-                self.idle(request)]
+        return [
+            self.busy(request),
+            self.error_reply(
+                request,
+                "UnknownMessageType",
+                f"{request.msg_type} is not a {request.channel} request this kernel knows",
+            ),
+            self.idle(request),
+        ]
 
     # ---- execute -------------------------------------------------------------------------------
 

@@ -166,6 +166,8 @@ class Session:
             msg = self.msg(msg_or_type, content, parent, header, metadata)
         if buffers:
             msg["buffers"] = list(buffers)
+        if msg.get("buffers"):
+            check_buffers(msg["buffers"])
         idents = [ident] if isinstance(ident, bytes) else list(ident or ())
         if stream is not None:
             frames = self.serialize(msg, idents)
@@ -173,3 +175,18 @@ class Session:
             copy = not track and not msg.get("buffers") and sum(map(len, frames)) < COPY_THRESHOLD
             stream.send_multipart(frames, copy=copy, track=track)
         return msg
+
+
+def check_buffers(buffers: Sequence[Any]) -> None:
+    """Raise in the caller, as jupyter_client's ``Session.send`` does, for a buffer ZeroMQ cannot send.
+
+    iopub messages from other threads are sent later by the iopub thread: a bad buffer found
+    only there would fail far from the code that passed it.
+    """
+    for index, buf in enumerate(buffers):
+        try:
+            view = buf if isinstance(buf, memoryview) else memoryview(buf)
+        except TypeError as exc:
+            raise TypeError(f"buffer {index} ({type(buf).__name__}) does not support the buffer protocol") from exc
+        if not view.contiguous:
+            raise ValueError(f"buffer {index} is not contiguous")

@@ -18,13 +18,13 @@ import os
 import time
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import Any, Union
+from typing import Any
 
 DELIMITER = b"<IDS|MSG>"
 PROTOCOL_VERSION = "5.5"
 
 #: A frame as pyzmq hands it over: bytes, or a buffer (``zmq.Frame.buffer``, memoryview).
-Frame = Union[bytes, bytearray, memoryview]
+Frame = bytes | bytearray | memoryview
 Message = dict[str, Any]
 
 
@@ -189,8 +189,12 @@ def new_msg_id() -> str:
 
 
 def new_header(
-    msg_type: str, session: str, username: str = "kernel", msg_id: str | None = None,
-    date: str | None = None, **extra: Any,
+    msg_type: str,
+    session: str,
+    username: str = "kernel",
+    msg_id: str | None = None,
+    date: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     header = {
         "msg_id": msg_id or new_msg_id(),

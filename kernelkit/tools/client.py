@@ -1,220 +1,381 @@
-"""A small blocking client and kernel launcher, so kernelkit can start and check any kernel on its own.
+"""The one client every kernelkit tool uses to talk to a kernel: exec, doctor, bench and test.
 
-``jupyter_client`` is the full client; this one is what ``kernelkit doctor`` and
-``kernelkit exec`` need: start a kernelspec's ``argv`` with a fresh connection file, wait for
-``kernel_info_reply``, run a cell, shut down. It needs only pyzmq.
+Strict in what it sends: every request has a full header (``msg_id``, ``msg_type``,
+``username``, ``session``, ``date``, ``version``), a signature when the connection has a
+key, and the same DEALER identity on shell and stdin (``input_request`` is routed by it).
+
+Lenient in what it accepts, like jupyter_client: a ``null`` (or missing, or non-object)
+parent header, metadata or content reads as ``{}``; a header without ``msg_type`` reads as
+``""``; a kernel that publishes no ``status`` for some request is waited for only as long as
+the caller asks. Only what fails authentication (wrong or missing signature when a key is
+set) or has no ``<IDS|MSG>`` delimiter is dropped: :meth:`KernelClient.recv` returns None.
+
+It needs only pyzmq and :mod:`kernelkit.protocol.wire` (never the kernel side's session or
+transport), so it runs in any process.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import subprocess
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import zmq
 
-from kernelkit.transport import connection
+from kernelkit.protocol.wire import DELIMITER, PROTOCOL_VERSION, Signer
 from kernelkit.transport.connection import ConnectionInfo
-from kernelkit.protocol.session import Session
-from kernelkit.protocol.wire import Message, WireError
+
+#: zmq retries a refused connect every RECONNECT_IVL (100 ms by default): a client that
+#: connects before the kernel has bound its ports would learn of the kernel up to 100 ms late
+#: (start-up times quantized to 100 ms). Retry every millisecond instead.
+RECONNECT_IVL_MS = 1
+
+Msg = dict[str, Any]
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-class KernelDiedError(RuntimeError):
-    """The kernel process exited before answering; ``stderr`` holds what it printed."""
+class KernelGone(RuntimeError):
+    """The kernel process exited while the client was waiting for it."""
 
-    def __init__(self, message: str, returncode: int | None, stderr: str) -> None:
-        super().__init__(message)
-        self.returncode = returncode
-        self.stderr = stderr
+
+def _obj(data: bytes | memoryview) -> dict[str, Any]:
+    """One JSON part as a dict; ``null``, non-objects and invalid JSON read as ``{}`` (lenient)."""
+    try:
+        value = json.loads(bytes(data))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class KernelClient:
-    """Blocking request/reply over shell and control, collecting iopub output per request."""
+    """Shell (one or several), control, stdin and iopub sockets on one kernel, with signing.
 
-    def __init__(self, info: ConnectionInfo, context: zmq.Context | None = None) -> None:
+    ``shells`` > 1 gives several shell DEALER sockets (``self.shells``; ``self.shell`` is the
+    first), each its own client as far as the kernel can tell, for pipelined load.
+    """
+
+    def __init__(
+        self,
+        info: ConnectionInfo,
+        context: zmq.Context | None = None,
+        shells: int = 1,
+        username: str = "kernelkit",
+    ) -> None:
         self.info = info
-        self.session = Session(info.key, info.signature_scheme)
+        self.signer = Signer(info.key, info.signature_scheme)
+        self.session = os.urandom(16).hex()
+        self.username = username
         self.context = context or zmq.Context.instance()
-        self.shell = self._connect(zmq.DEALER, "shell")
+        self._sockets: list[zmq.Socket] = []
+        identity = self.session.encode("ascii")
+        self.shells = [self._connect(zmq.DEALER, "shell", identity if i == 0 else None) for i in range(max(1, shells))]
+        self.shell = self.shells[0]
         self.control = self._connect(zmq.DEALER, "control")
-        self.stdin = self._connect(zmq.DEALER, "stdin")
+        self.stdin = self._connect(zmq.DEALER, "stdin", identity)  # same identity as shell: input_request finds us
         self.iopub = self._connect(zmq.SUB, "iopub")
         self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
 
-    def _connect(self, socket_type: int, channel: str) -> zmq.Socket:
-        sock = self.context.socket(socket_type)
+    def _connect(self, kind: int, channel: str, identity: bytes | None = None) -> zmq.Socket:
+        sock = self.context.socket(kind)
         sock.linger = 0
-        if socket_type == zmq.DEALER:
-            sock.identity = self.session.bsession  # shell and stdin share it, as input_request relies on
+        sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        if identity is not None:
+            sock.identity = identity
         if self.info.curve_publickey:
-            client_public, client_secret = zmq.curve_keypair()
+            public, secret = zmq.curve_keypair()
             sock.curve_serverkey = self.info.curve_publickey.encode("ascii")
-            sock.curve_publickey, sock.curve_secretkey = client_public, client_secret
+            sock.curve_publickey, sock.curve_secretkey = public, secret
         sock.connect(self.info.address(channel))
+        self._sockets.append(sock)
         return sock
 
-    def send(self, sock: zmq.Socket, msg_type: str, content: dict[str, Any]) -> Message:
-        return self.session.send(sock, self.session.msg(msg_type, content))
+    def close(self) -> None:
+        for sock in self._sockets:
+            sock.close(linger=0)
 
-    def _recv(self, sock: zmq.Socket, deadline: float) -> Message | None:
-        remaining = max(0.0, deadline - time.monotonic())
-        if not sock.poll(int(remaining * 1000)):
+    # ---- sending (strict) --------------------------------------------------------------------
+
+    def header(self, msg_type: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "msg_id": os.urandom(16).hex(),
+            "msg_type": msg_type,
+            "username": self.username,
+            "session": self.session,
+            "date": datetime.now(timezone.utc).isoformat(),
+            "version": PROTOCOL_VERSION,
+            **extra,
+        }
+
+    def frames(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        parent: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        header: dict[str, Any] | None = None,
+    ) -> tuple[str, list[bytes]]:
+        """``(msg_id, frames)`` of a signed message, ready for a DEALER socket (or to tamper with)."""
+        header = header or self.header(msg_type)
+        parts = [
+            _encode(header).encode(),
+            _encode(parent or {}).encode(),
+            _encode(metadata or {}).encode(),
+            _encode(content or {}).encode(),
+        ]
+        return header["msg_id"], [DELIMITER, self.signer.sign(parts), *parts]
+
+    def send(
+        self,
+        sock: zmq.Socket,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        parent: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        header: dict[str, Any] | None = None,
+    ) -> str:
+        """Send one message on ``sock``; returns its ``msg_id``."""
+        msg_id, frames = self.frames(msg_type, content, parent=parent, metadata=metadata, header=header)
+        sock.send_multipart(frames, copy=False)
+        return msg_id
+
+    # ---- receiving (lenient) -----------------------------------------------------------------
+
+    def parse(self, frames: Sequence[Any]) -> Msg | None:
+        """A message from raw frames; None when it has no delimiter or fails authentication."""
+        raw = [f.buffer if isinstance(f, zmq.Frame) else f for f in frames]
+        index = next((i for i, f in enumerate(raw) if bytes(f) == DELIMITER), None)
+        if index is None or len(raw) < index + 6:
             return None
-        try:
-            return self.session.deserialize(sock.recv_multipart())[1]
-        except WireError:
+        signature, parts = bytes(raw[index + 1]), raw[index + 2 : index + 6]
+        if self.signer.enabled and (not signature or not self.signer.verify(signature, parts)):
             return None
+        header, parent, metadata, content = (_obj(p) for p in parts)
+        msg_type = header.get("msg_type")
+        return {
+            "header": header,
+            "parent_header": parent,
+            "metadata": metadata,
+            "content": content,
+            "msg_type": msg_type if isinstance(msg_type, str) else "",
+            "msg_id": header.get("msg_id"),
+            "buffers": [bytes(b) for b in raw[index + 6 :]],
+            "received": time.monotonic(),
+        }
 
-    def reply(self, sock: zmq.Socket, request: Message, timeout: float) -> Message:
-        """The reply to ``request``, skipping replies to anything else; TimeoutError after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = self._recv(sock, deadline)
-            if msg is not None and msg["parent_header"].get("msg_id") == request["msg_id"]:
-                return msg
-        raise TimeoutError(f"no {request['msg_type'].replace('_request', '_reply')} within {timeout:g} s")
+    def recv(self, sock: zmq.Socket, timeout: float | None = None) -> Msg | None:
+        """The next message on ``sock`` (waiting up to ``timeout`` s; None: forever), or None."""
+        if timeout is not None and not sock.poll(max(0, int(timeout * 1000))):
+            return None
+        return self.parse(sock.recv_multipart(copy=False))
 
-    def await_iopub(self, deadline: float) -> None:
-        """Wait until iopub delivers (an ``iopub_welcome``, or status from a kernel_info nudge).
+    @staticmethod
+    def parent_id(msg: Msg) -> Any:
+        return msg["parent_header"].get("msg_id")
 
-        A SUB socket misses what is published before its subscription arrives; without this,
-        the first cell's output could be lost.
+    def wait(
+        self,
+        msg_id: str,
+        sock: zmq.Socket | None,
+        *,
+        idle: bool = True,
+        timeout: float = 30.0,
+        alive: Callable[[], bool] | None = None,
+        on_iopub: Callable[[Msg], None] | None = None,
+        on_stdin: Callable[[Msg], None] | None = None,
+    ) -> tuple[Msg | None, list[Msg]]:
+        """Wait for the reply to ``msg_id`` on ``sock`` (if given) and its ``idle`` status (if ``idle``).
+
+        Returns ``(reply, iopub messages whose parent is msg_id, in order)``. Raises
+        TimeoutError after ``timeout`` s, naming what is missing, and :class:`KernelGone` when
+        ``alive()`` says the process has exited. ``on_stdin`` sees requests on stdin.
         """
-        while time.monotonic() < deadline:
-            if self.iopub.poll(50):
-                while self.iopub.poll(0):
-                    self.iopub.recv_multipart()
-                return
-            self.send(self.shell, "kernel_info_request", {})
-        raise TimeoutError("the kernel's iopub channel delivered nothing")
+        poller = zmq.Poller()
+        if sock is not None:
+            poller.register(sock, zmq.POLLIN)
+        poller.register(self.iopub, zmq.POLLIN)
+        if on_stdin is not None:
+            poller.register(self.stdin, zmq.POLLIN)
+        reply: Msg | None = None
+        got_idle = not idle
+        outputs: list[Msg] = []
+        deadline = time.monotonic() + timeout
+        while (sock is not None and reply is None) or not got_idle:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                missing = "reply" if sock is not None and reply is None else "idle status"
+                raise TimeoutError(f"no {missing} within {timeout:g} s")
+            events = poller.poll(int(min(left, 0.05 if alive else left) * 1000))
+            if not events and alive is not None and not alive():
+                raise KernelGone("the kernel process exited")
+            for ready, _ in events:
+                msg = self.recv(ready, 0)
+                if msg is None:
+                    continue
+                if ready is self.stdin:
+                    if on_stdin is not None:
+                        on_stdin(msg)
+                    continue
+                if self.parent_id(msg) != msg_id:
+                    continue
+                if ready is self.iopub:
+                    outputs.append(msg)
+                    if on_iopub is not None:
+                        on_iopub(msg)
+                    if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                        got_idle = True
+                else:
+                    reply = msg
+        return reply, outputs
 
-    def kernel_info(self, timeout: float = 10.0) -> dict[str, Any]:
-        request = self.send(self.shell, "kernel_info_request", {})
-        return self.reply(self.shell, request, timeout)["content"]
+    def request(
+        self,
+        sock: zmq.Socket,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        timeout: float = 30.0,
+        idle: bool = False,
+        alive: Callable[[], bool] | None = None,
+    ) -> Msg:
+        """Send a request and return its reply (TimeoutError, KernelGone)."""
+        reply, _ = self.wait(self.send(sock, msg_type, content), sock, idle=idle, timeout=timeout, alive=alive)
+        assert reply is not None
+        return reply
+
+    # ---- the one "is iopub subscribed?" rule ---------------------------------------------------
+
+    def await_iopub(self, timeout: float = 30.0, alive: Callable[[], bool] | None = None) -> str:
+        """Block until iopub is subscribed: a SUB socket misses whatever is published before that.
+
+        The rule: an ``iopub_welcome`` (protocol 5.5, JEP 65: sent once our subscription is
+        live), or a ``status`` message whose parent is one of our ``kernel_info_request`` probes
+        (sent on shell every 250 ms until then; so kernels before 5.5 work too). Returns which
+        of the two it saw: ``"iopub_welcome"`` or ``"status"``. Replies to the probes are
+        drained from shell. TimeoutError if neither comes within ``timeout`` s.
+        """
+        deadline = time.monotonic() + timeout
+        probes: set[str] = set()
+        poller = zmq.Poller()
+        poller.register(self.shell, zmq.POLLIN)
+        poller.register(self.iopub, zmq.POLLIN)
+        next_probe = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise TimeoutError(
+                    f"iopub not subscribed within {timeout:g} s (no iopub_welcome, no status for a kernel_info_request)"
+                )
+            if now >= next_probe:
+                probes.add(self.send(self.shell, "kernel_info_request", {}))
+                next_probe = now + 0.25
+            events = poller.poll(int(max(0.0, min(deadline, next_probe) - now) * 1000))
+            if not events and alive is not None and not alive():
+                raise KernelGone("the kernel process exited")
+            for sock, _ in events:
+                msg = self.recv(sock, 0)
+                if msg is None or sock is self.shell:
+                    continue
+                if msg["msg_type"] == "iopub_welcome" or (
+                    msg["msg_type"] == "status" and self.parent_id(msg) in probes
+                ):
+                    self._drain_probe_replies(probes, deadline)
+                    return "iopub_welcome" if msg["msg_type"] == "iopub_welcome" else "status"
+
+    def _drain_probe_replies(self, probes: set[str], deadline: float) -> None:
+        """Let the probes' replies arrive (briefly) so they are not mistaken for later replies."""
+        until = min(deadline, time.monotonic() + 0.2)
+        while probes and time.monotonic() < until:
+            if not self.shell.poll(max(1, int((until - time.monotonic()) * 1000))):
+                break
+            msg = self.recv(self.shell, 0)
+            if msg is not None:
+                probes.discard(self.parent_id(msg))
+
+    # ---- requests tools use ----------------------------------------------------------------------
+
+    def kernel_info(self, timeout: float = 10.0, alive: Callable[[], bool] | None = None) -> dict[str, Any]:
+        return self.request(self.shell, "kernel_info_request", {}, timeout=timeout, alive=alive)["content"]
+
+    @staticmethod
+    def execute_content(
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        allow_stdin: bool = False,
+        stop_on_error: bool = True,
+        user_expressions: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "code": code,
+            "silent": silent,
+            "store_history": store_history,
+            "user_expressions": user_expressions or {},
+            "allow_stdin": allow_stdin,
+            "stop_on_error": stop_on_error,
+        }
 
     def execute(
         self,
         code: str,
         timeout: float = 30.0,
-        on_output: Callable[[Message], None] | None = None,
+        on_output: Callable[[Msg], None] | None = None,
         on_input: Callable[[str, bool], str] | None = None,
-    ) -> dict[str, Any]:
-        """Run ``code``; ``on_output`` sees each iopub message for it until idle; returns the reply content."""
-        request = self.send(
-            self.shell, "execute_request",
-            {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-             "allow_stdin": on_input is not None, "stop_on_error": True},
-        )
-        deadline = time.monotonic() + timeout
-        reply: Message | None = None
-        idle = False
-        poller = zmq.Poller()
-        for sock in (self.shell, self.iopub, self.stdin):
-            poller.register(sock, zmq.POLLIN)
-        while not (reply and idle):
-            remaining = deadline - time.monotonic()
-            ready = dict(poller.poll(int(max(0.0, remaining) * 1000)))
-            if not ready:
-                raise TimeoutError(f"the cell did not finish within {timeout:g} s")
-            for sock in ready:
-                msg = self._recv(sock, deadline)
-                if msg is None or msg["parent_header"].get("msg_id") != request["msg_id"]:
-                    continue
-                if sock is self.shell:
-                    reply = msg
-                elif sock is self.stdin and on_input is not None:
-                    value = on_input(msg["content"].get("prompt", ""), bool(msg["content"].get("password")))
-                    self.session.send(self.stdin, self.session.msg("input_reply", {"value": value}, msg))
-                elif msg["msg_type"] == "status":
-                    idle = msg["content"].get("execution_state") == "idle"
-                elif on_output is not None:
-                    on_output(msg)
-        return reply["content"]
+        alive: Callable[[], bool] | None = None,
+        idle: bool = True,
+    ) -> Msg:
+        """Run ``code``; ``on_output`` sees each iopub message of the cell but ``status``; returns the reply message.
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        request = self.send(self.control, "shutdown_request", {"restart": False})
-        self.reply(self.control, request, timeout)
-
-    def close(self) -> None:
-        for sock in (self.shell, self.control, self.stdin, self.iopub):
-            sock.close(linger=0)
-
-
-class KernelProcess:
-    """A kernel started from a kernelspec-style ``argv``, with its own fresh connection file."""
-
-    def __init__(
-        self,
-        argv: Sequence[str],
-        env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        resource_dir: str = "",
-    ) -> None:
-        self.info = ConnectionInfo(**dict(zip(
-            (f"{c}_port" for c in connection.CHANNELS), connection.free_tcp_ports(len(connection.CHANNELS))
-        )))
-        self.connection_file = connection.write(self.info, connection.runtime_path(f"kernel-{uuid.uuid4()}.json"))
-        self.argv = [
-            a.replace("{connection_file}", str(self.connection_file)).replace("{resource_dir}", resource_dir)
-            for a in argv
-        ]
-        self._stderr = tempfile.TemporaryFile()
-        full_env = {**os.environ, **(env or {}), "JPY_PARENT_PID": str(os.getpid())}
-        self.started = time.perf_counter()
-        try:
-            self.process = subprocess.Popen(
-                self.argv, env=full_env, cwd=cwd, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=self._stderr,
-            )
-        except OSError as exc:
-            self.connection_file.unlink(missing_ok=True)
-            raise KernelDiedError(f"cannot run {self.argv[0]}: {exc.strerror}", None, "") from None
-        self.client = KernelClient(self.info)
-
-    def stderr(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")
-
-    def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
-        """kernel_info_reply content; KernelDiedError if the process exits first.
-
-        One request is enough: a DEALER queues it until the kernel has bound its port.
+        ``on_input(prompt, password)`` answers ``input_request``s (``allow_stdin`` is true only
+        when it is given). ``idle=False`` returns at the reply, for kernels that send no status.
         """
-        request = self.client.send(self.client.shell, "kernel_info_request", {})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise KernelDiedError(
-                    f"the kernel exited with code {self.process.returncode} before answering",
-                    self.process.returncode, self.stderr(),
-                )
-            msg = self.client._recv(self.client.shell, min(deadline, time.monotonic() + 0.05))
-            if msg is not None and msg["parent_header"].get("msg_id") == request["msg_id"]:
-                self.client.await_iopub(deadline)
-                return msg["content"]
-        raise TimeoutError(f"the kernel did not answer kernel_info_request within {timeout:g} s")
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Shut down politely, then kill; always removes the connection file."""
+        def answer(request: Msg) -> None:
+            if on_input is not None and request["msg_type"] == "input_request":
+                content = request["content"]
+                value = on_input(str(content.get("prompt", "")), bool(content.get("password")))
+                self.send(self.stdin, "input_reply", {"value": value}, parent=request["header"])
+
+        def output(msg: Msg) -> None:
+            if on_output is not None and msg["msg_type"] != "status":
+                on_output(msg)
+
+        msg_id = self.send(self.shell, "execute_request", self.execute_content(code, allow_stdin=on_input is not None))
+        reply, _ = self.wait(
+            msg_id,
+            self.shell,
+            idle=idle,
+            timeout=timeout,
+            alive=alive,
+            on_iopub=output,
+            on_stdin=answer if on_input is not None else None,
+        )
+        assert reply is not None
+        return reply
+
+    def shutdown(self, restart: bool = False, timeout: float = 5.0, alive: Callable[[], bool] | None = None) -> Msg:
+        return self.request(self.control, "shutdown_request", {"restart": restart}, timeout=timeout, alive=alive)
+
+    def interrupt_request(self, timeout: float = 5.0) -> Msg:
+        return self.request(self.control, "interrupt_request", {}, timeout=timeout)
+
+    def heartbeat(self, timeout: float = 2.0, payload: bytes = b"ping") -> bool:
+        """One heartbeat round trip on a fresh REQ socket: True if ``payload`` came back."""
+        sock = self.context.socket(zmq.REQ)
+        sock.linger = 0
+        sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        if self.info.curve_publickey:
+            public, secret = zmq.curve_keypair()
+            sock.curve_serverkey = self.info.curve_publickey.encode("ascii")
+            sock.curve_publickey, sock.curve_secretkey = public, secret
         try:
-            if self.process.poll() is None:
-                try:
-                    self.client.shutdown(timeout)
-                    self.process.wait(timeout)
-                except (TimeoutError, subprocess.TimeoutExpired):
-                    self.process.kill()
-                    self.process.wait()
+            sock.connect(self.info.address("hb"))
+            sock.send(payload)
+            return bool(sock.poll(int(timeout * 1000))) and sock.recv() == payload
         finally:
-            self.client.close()
-            self._stderr.close()
-            self.connection_file.unlink(missing_ok=True)
-
-    def __enter__(self) -> KernelProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+            sock.close(linger=0)

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernelkit.tools import kernelspecs as kernelspec, probe
+from kernelkit.tools import kernelspecs as kernelspec
+from kernelkit.tools import probe
 from kernelkit.tools.kernelspecs import InvalidKernelSpec, KernelSpecError
 
 #: The kernel handshake (JEP 66) is protocol 5.6 in jupyter_client's messaging spec; JEP 66 itself
@@ -61,8 +62,13 @@ class InstallResult:
     dry_run: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "resource_dir": str(self.resource_dir), "spec": self.kernel_json,
-                "python": self.python, "dry_run": self.dry_run}
+        return {
+            "name": self.name,
+            "resource_dir": str(self.resource_dir),
+            "spec": self.kernel_json,
+            "python": self.python,
+            "dry_run": self.dry_run,
+        }
 
 
 def install(
@@ -117,8 +123,14 @@ def install(
     resource_dir = kernels_dir / final_name
     if not dry_run:
         resource_dir = kernelspec.install(
-            kernel_json, final_name, user=user, prefix=prefix, sys_prefix=sys_prefix,
-            files=files, source_dir=source_dir, replace=replace,
+            kernel_json,
+            final_name,
+            user=user,
+            prefix=prefix,
+            sys_prefix=sys_prefix,
+            files=files,
+            source_dir=source_dir,
+            replace=replace,
         )
     return InstallResult(final_name, resource_dir, kernel_json, interpreter, dry_run)
 
@@ -129,8 +141,10 @@ def _interpreter(python: str | os.PathLike[str] | None) -> str:
         return kernelspec.running_python()
     found = probe.resolve_program(str(python))
     if found is None:
-        raise KernelSpecError(f"interpreter {python} not found or not executable; give the full path of a Python "
-                              f"with kernelkit installed (e.g. --python {kernelspec.running_python()})")
+        raise KernelSpecError(
+            f"interpreter {python} not found or not executable; give the full path of a Python "
+            f"with kernelkit installed (e.g. --python {kernelspec.running_python()})"
+        )
     return os.path.abspath(found)
 
 
@@ -191,13 +205,19 @@ def _not_importable(exc: probe.TargetNotImportable, target: str, python: str) ->
     if exc.kind == "not_found":
         here = Path.cwd() / f"{module.replace('.', os.sep)}.py"
         if here.is_file():  # the seed pitfall: importable from here only, because Python puts '' on sys.path
-            return (f"{python} cannot import {module} from another folder (it is only in this one, {here.parent}); "
-                    f"give the path to its .py file instead: kernelkit install {here}")
-        return (f"{python} cannot import {module} from another folder (no module named {module!r}); install its "
-                f"package into that interpreter ({python} -m pip install PACKAGE, or -e PROJECT_DIR for your own), "
-                "give the path to its .py file, or choose another --python")
-    return (f"{exc}; install the kernel's package into that interpreter ({python} -m pip install -e PROJECT_DIR), "
-            "give the path to its .py file, or choose another --python")
+            return (
+                f"{python} cannot import {module} from another folder (it is only in this one, {here.parent}); "
+                f"give the path to its .py file instead: kernelkit install {here}"
+            )
+        return (
+            f"{python} cannot import {module} from another folder (no module named {module!r}); install its "
+            f"package into that interpreter ({python} -m pip install PACKAGE, or -e PROJECT_DIR for your own), "
+            "give the path to its .py file, or choose another --python"
+        )
+    return (
+        f"{exc}; install the kernel's package into that interpreter ({python} -m pip install -e PROJECT_DIR), "
+        "give the path to its .py file, or choose another --python"
+    )
 
 
 def _from_folder(
@@ -219,8 +239,10 @@ def _from_folder(
         argv[0] = python
     kernel_json["argv"] = argv
     if probe.resolve_program(argv[0]) is None:
-        raise KernelSpecError(f"{argv[0]} (argv[0] in {folder / kernelspec.KERNEL_JSON}) is not found or not "
-                              "executable; fix argv or pass --python PATH")
+        raise KernelSpecError(
+            f"{argv[0]} (argv[0] in {folder / kernelspec.KERNEL_JSON}) is not found or not "
+            "executable; fix argv or pass --python PATH"
+        )
     module = probe.module_of(argv)
     if probe.is_python(argv[0]) and module:
         merged_env = {**spec.env, **(env or {})}
@@ -231,7 +253,7 @@ def _from_folder(
         if missing and (folder / f"{module}.py").is_file():
             # the seed article's layout: the module sits next to kernel.json; run it from the installed folder
             at = argv.index("-m")
-            argv[at:at + 2] = [f"{{resource_dir}}/{module}.py"]
+            argv[at : at + 2] = [f"{{resource_dir}}/{module}.py"]
         elif missing:
             raise KernelSpecError(
                 f"{argv[0]} cannot import {module} (No module named {missing}) from another folder; install its "
@@ -279,7 +301,9 @@ def parse_metadata(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise KernelSpecError(f"--metadata is not valid JSON ({exc.msg}); pass an object like '{{\"key\": 1}}'") from None
+        raise KernelSpecError(
+            f"--metadata is not valid JSON ({exc.msg}); pass an object like '{{\"key\": 1}}'"
+        ) from None
     if not isinstance(value, dict):
         raise KernelSpecError("--metadata must be a JSON object, like '{\"key\": 1}'")
     return value

@@ -53,8 +53,10 @@ class NoSuchKernel(KernelSpecError, LookupError):
         self.broken = broken
         self.suggestion = None if broken else suggest(name, known)
         if broken is not None:
-            message = (f"kernel {broken.name!r} in {broken.resource_dir} is broken ({broken.error}); "
-                       f"run `kernelkit doctor {broken.name}`")
+            message = (
+                f"kernel {broken.name!r} in {broken.resource_dir} is broken ({broken.error}); "
+                f"run `kernelkit doctor {broken.name}`"
+            )
         elif self.suggestion:
             message = f"no kernel named {name!r}; did you mean {self.suggestion!r}?"
         else:
@@ -258,8 +260,9 @@ def load(resource_dir: str | os.PathLike[str], name: str | None = None) -> Kerne
     if isinstance(spec.raw, dict):
         raw = spec.raw
         spec.argv = [str(a) for a in raw["argv"]] if isinstance(raw.get("argv"), list) else []
-        spec.display_name = raw.get("display_name") if isinstance(raw.get("display_name"), str) else ""
-        spec.language = raw.get("language") if isinstance(raw.get("language"), str) else ""
+        display_name, language = raw.get("display_name"), raw.get("language")
+        spec.display_name = display_name if isinstance(display_name, str) else ""
+        spec.language = language if isinstance(language, str) else ""
         spec.env = {str(k): str(v) for k, v in raw["env"].items()} if isinstance(raw.get("env"), dict) else {}
         mode = raw.get("interrupt_mode", "signal")
         spec.interrupt_mode = mode.lower() if isinstance(mode, str) and mode.lower() in INTERRUPT_MODES else "signal"
@@ -347,8 +350,10 @@ def install(
     target = kernels_dir / name
     existing = [p for p in _listdir(kernels_dir) if p.name.lower() == name]
     if existing and not replace:
-        raise KernelSpecExists(f"a kernel named {name!r} already exists in {existing[0]}; "
-                               "add --replace to overwrite it or choose another --name")
+        raise KernelSpecExists(
+            f"a kernel named {name!r} already exists in {existing[0]}; "
+            "add --replace to overwrite it or choose another --name"
+        )
     try:
         kernels_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=kernels_dir))
@@ -379,7 +384,11 @@ def _listdir(folder: Path) -> list[Path]:
 
 def _not_writable(kernels_dir: Path, exc: OSError, user: bool) -> str:
     reason = exc.strerror or str(exc)
-    fix = "check that folder's permissions" if user else "use --user to install for yourself only, or run with permission to write there"
+    fix = (
+        "check that folder's permissions"
+        if user
+        else "use --user to install for yourself only, or run with permission to write there"
+    )
     return f"cannot write to {kernels_dir} ({reason}); {fix}"
 
 
@@ -399,7 +408,9 @@ def remove(name: str, dirs: Iterable[Path] | None = None) -> Path:
     try:
         _rmtree(folder)
     except OSError as exc:
-        raise NotWritable(f"cannot delete {folder} ({exc.strerror or exc}); run with permission to write there") from None
+        raise NotWritable(
+            f"cannot delete {folder} ({exc.strerror or exc}); run with permission to write there"
+        ) from None
     return folder
 
 
@@ -426,7 +437,8 @@ def png_size(path: Path) -> tuple[int, int] | None:
 
 
 def expand_env(env: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``${VAR}`` expansion of kernel.json ``env`` values, as jupyter_client does when it starts a kernel."""
+    """``${VAR}`` expansion of kernel.json ``env`` values from ``base`` (default ``os.environ``), as jupyter_client
+    does when it starts a kernel (``string.Template.safe_substitute``: unknown names stay as they are)."""
     from string import Template
 
     values = dict(os.environ if base is None else base)

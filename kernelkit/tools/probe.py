@@ -8,6 +8,7 @@ interpreter ``argv[0]`` names, so "it imports here" proves nothing: the seed art
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -107,7 +108,7 @@ def is_python(program: str) -> bool:
 
 def module_of(argv: Sequence[str]) -> str | None:
     """The module a Python kernel runs with ``-m``, if its argv has one."""
-    for flag, value in zip(argv, argv[1:]):
+    for flag, value in itertools.pairwise(argv):
         if flag == "-m":
             return value
     return None
@@ -122,7 +123,8 @@ def resolve_program(program: str) -> str | None:
 
 
 def clean_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a kernel would get: ours without PYTHONPATH (a shell habit Jupyter may not share), plus ``env``."""
+    """The environment a kernel would get: ours without PYTHONPATH (a shell habit Jupyter may not
+    share), plus ``env``."""
     base = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return {**base, **(env or {})}
 
@@ -131,8 +133,13 @@ def _run(python: str, code: str, arg: str, env: Mapping[str, str] | None, extra:
     with tempfile.TemporaryDirectory(prefix="kernelkit-probe-") as cwd:
         try:
             done = subprocess.run(
-                [python, "-c", code, arg, *extra], cwd=cwd, env=clean_env(env), stdin=subprocess.DEVNULL,
-                capture_output=True, text=True, timeout=PROBE_TIMEOUT,
+                [python, "-c", code, arg, *extra],
+                cwd=cwd,
+                env=clean_env(env),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT,
             )
         except OSError as exc:
             raise ProbeError(f"cannot run {python}: {exc.strerror or exc}") from None
@@ -159,7 +166,8 @@ def describe_target(
             raise TargetNotImportable(
                 f"{python} cannot import kernelkit, which the kernel needs to start; "
                 f"install it there ({python} -m pip install kernelkit) or choose another --python",
-                "dependency", f"{python} -m pip install kernelkit",
+                "dependency",
+                f"{python} -m pip install kernelkit",
             )
         kind = result.get("kind") or "other"
         if kind in SPECIFIC:  # the message already says what is wrong where, and what to do

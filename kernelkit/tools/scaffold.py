@@ -40,12 +40,30 @@ from pathlib import Path
 from kernelkit._version import __version__
 from kernelkit.tools.kernelspecs import KernelSpecError
 
-NAME_RULE = ("a project name starts with a letter and has only ASCII letters, digits, '-' and '_' "
-             "(at most 40 characters); its Python package is the name in lower case with '-' as '_'")
+NAME_RULE = (
+    "a project name starts with a letter and has only ASCII letters, digits, '-' and '_' "
+    "(at most 40 characters); its Python package is the name in lower case with '-' as '_'"
+)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
 #: Names a kernel package must not take: they would shadow (or be shadowed by) modules kernels need.
-_RESERVED = {"kernelkit", "kernelkit_launcher", "test", "tests", "jupyter", "jupyter_client", "jupyter_core",
-             "ipykernel", "ipykernel_launcher", "ipython", "zmq", "pyzmq", "src", "setup", "site", "conftest"}
+_RESERVED = {
+    "kernelkit",
+    "kernelkit_launcher",
+    "test",
+    "tests",
+    "jupyter",
+    "jupyter_client",
+    "jupyter_core",
+    "ipykernel",
+    "ipykernel_launcher",
+    "ipython",
+    "zmq",
+    "pyzmq",
+    "src",
+    "setup",
+    "site",
+    "conftest",
+}
 
 #: ``argv[0]`` of the wheel-shipped spec: the interpreter beside ``share/`` in the same prefix.
 ENV_PYTHON = "{resource_dir}/../../../../bin/python"
@@ -82,8 +100,10 @@ def check_name(name: str) -> str:
         raise ScaffoldError(f"invalid kernel name {name!r}: {NAME_RULE}")
     module = name.lower().replace("-", "_")
     if keyword.iskeyword(module) or module in sys.stdlib_module_names or module in _RESERVED:
-        raise ScaffoldError(f"the name {name!r} would make a Python package {module!r} that clashes with "
-                            f"an existing module; choose another name, e.g. {module}_kernel")
+        raise ScaffoldError(
+            f"the name {name!r} would make a Python package {module!r} that clashes with "
+            f"an existing module; choose another name, e.g. {module}_kernel"
+        )
     return module
 
 
@@ -97,16 +117,20 @@ def create(
 ) -> Path:
     """Write the project folder ``directory/name`` and return it; refuses to overwrite anything."""
     if wrap is not None:
-        raise ScaffoldError("--wrap needs `kernelkit wrap`, which this version of kernelkit does not have yet; "
-                            "create a plain kernel without --wrap and run the program from its do_execute")
+        raise ScaffoldError(
+            "--wrap needs `kernelkit wrap`, which this version of kernelkit does not have yet; "
+            "create a plain kernel without --wrap and run the program from its do_execute"
+        )
     project = Project.from_name(name, language, display_name)
     parent = Path(directory)
     if not parent.is_dir():
         raise ScaffoldError(f"--dir {parent} is not an existing folder; create it first or choose another")
     target = parent / name
     if target.exists() or target.is_symlink():
-        raise ScaffoldError(f"{target} already exists and kernelkit new never overwrites; "
-                            "choose another name or --dir, or remove it first")
+        raise ScaffoldError(
+            f"{target} already exists and kernelkit new never overwrites; "
+            "choose another name or --dir, or remove it first"
+        )
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=parent))
     try:
         for relative, content in project_files(project).items():
@@ -129,8 +153,11 @@ def create(
 
 def project_files(p: Project) -> dict[str, str | bytes]:
     spec_dir = f"share/jupyter/kernels/{p.kernel_name}"
-    logos = {"logo-32x32.png": png_logo(32, p.name), "logo-64x64.png": png_logo(64, p.name),
-             "logo-svg.svg": svg_logo(p.name)}
+    logos: dict[str, str | bytes] = {
+        "logo-32x32.png": png_logo(32, p.name),
+        "logo-64x64.png": png_logo(64, p.name),
+        "logo-svg.svg": svg_logo(p.name),
+    }
     files: dict[str, str | bytes] = {
         "pyproject.toml": _fill(PYPROJECT, p),
         "README.md": _fill(README, p),
@@ -152,7 +179,14 @@ def project_files(p: Project) -> dict[str, str | bytes]:
 def kernel_json(p: Project) -> dict[str, object]:
     """The kernelspec the wheel ships (see the module docstring for its argv)."""
     return {
-        "argv": [ENV_PYTHON, "-m", "kernelkit_launcher", f"{p.module}.kernel:{p.class_name}", "-f", "{connection_file}"],
+        "argv": [
+            ENV_PYTHON,
+            "-m",
+            "kernelkit_launcher",
+            f"{p.module}.kernel:{p.class_name}",
+            "-f",
+            "{connection_file}",
+        ],
         "display_name": p.display_name,
         "language": p.language,
         "interrupt_mode": "signal",
@@ -163,8 +197,13 @@ def kernel_json(p: Project) -> dict[str, object]:
 
 def _fill(template: str, p: Project) -> str:
     values = {
-        "__NAME__": p.name, "__MODULE__": p.module, "__KERNEL_NAME__": p.kernel_name, "__CLASS__": p.class_name,
-        "__DISPLAY_NAME__": p.display_name, "__LANGUAGE__": p.language, "__KERNELKIT_VERSION__": __version__,
+        "__NAME__": p.name,
+        "__MODULE__": p.module,
+        "__KERNEL_NAME__": p.kernel_name,
+        "__CLASS__": p.class_name,
+        "__DISPLAY_NAME__": p.display_name,
+        "__LANGUAGE__": p.language,
+        "__KERNELKIT_VERSION__": __version__,
         "__SPEC_DIR__": f"share/jupyter/kernels/{p.kernel_name}",
     }
     for key, value in values.items():
@@ -202,22 +241,28 @@ def png_logo(size: int, name: str) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", size, size, 8, 6, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def svg_logo(name: str) -> str:
     r, g, b = _color(name)
     letter = name[0].upper()
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64">'
-            f'<rect width="64" height="64" rx="13" fill="rgb({r},{g},{b})"/>'
-            f'<text x="32" y="44" font-family="sans-serif" font-size="36" font-weight="bold" fill="#fff" '
-            f'text-anchor="middle">{letter}</text></svg>\n')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64">'
+        f'<rect width="64" height="64" rx="13" fill="rgb({r},{g},{b})"/>'
+        f'<text x="32" y="44" font-family="sans-serif" font-size="36" font-weight="bold" fill="#fff" '
+        f'text-anchor="middle">{letter}</text></svg>\n'
+    )
 
 
 # ---- templates (placeholders: __NAME__, __MODULE__, __CLASS__, ...) --------------------------------
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [build-system]
 requires = ["hatchling>=1.10"]
 build-backend = "hatchling.build"
@@ -245,7 +290,7 @@ packages = ["src/__MODULE__"]
 # environment's python from {resource_dir}.
 [tool.hatch.build.targets.wheel.shared-data]
 "__SPEC_DIR__" = "__SPEC_DIR__"
-'''
+"""
 
 INIT = '''\
 """The __DISPLAY_NAME__ Jupyter kernel."""
@@ -404,7 +449,7 @@ def test_a_cell_runs() -> None:
     assert "".join(texts) == "hello\\n"
 '''
 
-README = '''\
+README = """\
 # __NAME__
 
 A Jupyter kernel for __LANGUAGE__, made with [kernelkit](https://pypi.org/project/kernelkit/).
@@ -442,9 +487,9 @@ pip wheel . --no-deps -w dist      # or: python -m build
 ```
 
 then upload `dist/*.whl` with `twine upload dist/*`.
-'''
+"""
 
-CI = '''\
+CI = """\
 name: CI
 
 on: [push, pull_request]
@@ -462,4 +507,4 @@ jobs:
           python-version: ${{ matrix.python-version }}
       - run: python -m pip install '.[test]'
       - run: python -m pytest -v
-'''
+"""

@@ -37,22 +37,27 @@ def _explained(what: str, exc: Exception) -> TargetError:
         return known
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         top = exc.name.partition(".")[0]
-        return TargetError(f"{what} imports {exc.name!r}, which {sys.executable} cannot find",
-                           f"install it there ({sys.executable} -m pip install {top}) or choose the interpreter "
-                           "that has it (--python PATH)", "dependency")
+        return TargetError(
+            f"{what} imports {exc.name!r}, which {sys.executable} cannot find",
+            f"install it there ({sys.executable} -m pip install {top}) or choose the interpreter "
+            "that has it (--python PATH)",
+            "dependency",
+        )
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if "importlib" not in f.filename] or frames
     where = f" at {own[-1].filename} line {own[-1].lineno}" if own else ""
-    return TargetError(f"importing {what} failed{where}: {type(exc).__name__}: {exc}",
-                       "fix that error, then try again", "import")
+    return TargetError(
+        f"importing {what} failed{where}: {type(exc).__name__}: {exc}", "fix that error, then try again", "import"
+    )
 
 
 def _import_file(path: Path) -> ModuleType:
     from kernelkit.launcher import import_file
 
     if not path.is_file():
-        raise TargetError(f"{path} does not exist", "check the path (a relative one starts from the current folder)",
-                          "missing_file")
+        raise TargetError(
+            f"{path} does not exist", "check the path (a relative one starts from the current folder)", "missing_file"
+        )
     try:
         return import_file(str(path))
     except TargetError:

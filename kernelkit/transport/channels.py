@@ -24,6 +24,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -98,6 +99,20 @@ class OwnedSocket:
         return f"<OwnedSocket {self.name}>"
 
 
+_PUBLISHERS: weakref.WeakSet[Publisher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has the parent's socket but not its iopub thread: what it publishes is
+    dropped (queued, it would wait forever for room once the queue is full)."""
+    for publisher in list(_PUBLISHERS):
+        publisher._forked = True
+        publisher._queue.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Publisher:
     """The iopub channel: an XPUB socket with exactly one owner thread at any moment.
 
@@ -148,6 +163,8 @@ class Publisher:
         self._changed = threading.Condition(threading.Lock())
         self._waiters = 0
         self.subscribers = 0  # active subscriptions (XPUB_VERBOSER reports unsubscriptions too)
+        self._forked = False  # this is a child process forked from the kernel: publish nothing
+        _PUBLISHERS.add(self)
 
     def start(self, shell_thread: int) -> None:
         """Start the iopub thread; ``shell_thread`` may take the socket over (see the class doc)."""
@@ -160,6 +177,8 @@ class Publisher:
 
     def send_multipart(self, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> None:
         """Publish one message: directly by the owner, queued for it by anyone else (``track`` is ignored)."""
+        if self._forked:
+            return
         me = threading.get_ident()
         if self.owner != me and me == self._shell_thread and not self._lent:
             self._take()
@@ -269,7 +288,7 @@ class Publisher:
                 frames, copy = queue.popleft()
                 try:
                     send_frames(socket, frames, copy)
-                except zmq.ZMQError as exc:
+                except Exception as exc:  # one bad message must not kill the iopub thread or lose the others
                     log.warning("an iopub message could not be sent: %s", exc)
                 sent += 1
         if sent:
@@ -321,6 +340,10 @@ class Publisher:
         except zmq.ZMQError as exc:  # the context was terminated under us
             log.debug("iopub thread stops: %s", exc)
         finally:
+            with self._lock:
+                # Nobody owns the socket any more: a thread started later may get this thread's
+                # ident (the system reuses them) and would otherwise send on the closed socket.
+                self.owner = None
             with self._changed:
                 self._stop = True
                 self._changed.notify_all()

@@ -32,8 +32,19 @@ class ConnectionInfo:
     ``repr``: importing ``dataclasses`` (and, through it, ``inspect``) costs a kernel's start-up
     several milliseconds."""
 
-    FIELDS = ("transport", "ip", "shell_port", "iopub_port", "stdin_port", "control_port", "hb_port",
-              "key", "signature_scheme", "kernel_name", "extra")
+    FIELDS = (
+        "transport",
+        "ip",
+        "shell_port",
+        "iopub_port",
+        "stdin_port",
+        "control_port",
+        "hb_port",
+        "key",
+        "signature_scheme",
+        "kernel_name",
+        "extra",
+    )
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     def __init__(
@@ -187,9 +198,17 @@ class RegistrationInfo:
     PASSED_ON = ("curve_publickey", "curve_secretkey", "kernel_name")
     __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, kernel_id: str, registration_port: int, registration_ip: str = LOCALHOST,
-                 transport: str = "tcp", key: str = "", signature_scheme: str = "hmac-sha256",
-                 ip: str = "", extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        kernel_id: str,
+        registration_port: int,
+        registration_ip: str = LOCALHOST,
+        transport: str = "tcp",
+        key: str = "",
+        signature_scheme: str = "hmac-sha256",
+        ip: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.kernel_id = kernel_id
         self.transport = transport
         self.registration_ip = registration_ip
@@ -219,9 +238,14 @@ class RegistrationInfo:
     def connection_info(self) -> ConnectionInfo:
         """The kernel's own connection: every port 0 (the server binds free ones), same key and scheme."""
         extra = {k: self.extra[k] for k in self.PASSED_ON if k in self.extra and k != "kernel_name"}
-        return ConnectionInfo(transport=self.transport, ip=self.ip, key=self.key,
-                              signature_scheme=self.signature_scheme,
-                              kernel_name=str(self.extra.get("kernel_name", "")), extra=extra)
+        return ConnectionInfo(
+            transport=self.transport,
+            ip=self.ip,
+            key=self.key,
+            signature_scheme=self.signature_scheme,
+            kernel_name=str(self.extra.get("kernel_name", "")),
+            extra=extra,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.FIELDS}

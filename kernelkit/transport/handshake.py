@@ -66,8 +66,9 @@ def register(
     try:
         sock.connect(registration.address)
         sock.send_multipart(session.serialize_content(registration_content(registration, info)))
-        log.info("registered with %s as %s; waiting for the acknowledgement", registration.address,
-                 registration.kernel_id)
+        log.info(
+            "registered with %s as %s; waiting for the acknowledgement", registration.address, registration.kernel_id
+        )
         deadline = time.monotonic() + timeout
         while not stopping():
             remaining = deadline - time.monotonic()

@@ -45,6 +45,7 @@ from kernelkit.transport.subshells import STOP, Lane, ShellReplies, ShellRouter,
 SHUTDOWN_GRACE = 1.0  # seconds a running cell gets to finish before a shutdown interrupts it
 SHUTDOWN_DEADLINE = 5.0  # seconds after which a kernel that cannot stop exits anyway
 PARENT_POLL_INTERVAL = 0.5
+IOPUB_HWM = 2000  # messages queued per iopub subscriber before ZeroMQ drops for that subscriber
 STDIN_QUEUE = 16  # messages the stdin socket buffers while no cell waits for input
 STDIN_MAX_MESSAGE = 1 << 20  # bytes: a peer sending a larger message on stdin is disconnected
 REPLY_FLUSH_TIMEOUT = 2.0  # seconds a reply waits for the output before it to be published
@@ -108,8 +109,12 @@ class KernelServer:
         except KernelStartError:
             self.context.destroy(linger=0)
             raise
-        self._sockets: dict[str, Any] = {"shell": self.shell, "control": self.control, "stdin": self.stdin,
-                                         "iopub": self.iopub}
+        self._sockets: dict[str, Any] = {
+            "shell": self.shell,
+            "control": self.control,
+            "stdin": self.stdin,
+            "iopub": self.iopub,
+        }
         self._control_thread = threading.Thread(target=self._control_loop, name="kernelkit-control", daemon=True)
         #: The main shell: the shell socket itself, until :meth:`enable_subshells` puts a router in between.
         self._main_lane = Lane(None, self.shell, self.core)
@@ -141,6 +146,9 @@ class KernelServer:
             # Greet every subscriber, not only the first per topic, and hear of unsubscriptions
             # too, so the count of active subscribers stays true.
             sock.setsockopt(zmq.XPUB_VERBOSER, 1)
+            # Room for a burst: a subscriber that reads as fast as the kernel writes on average
+            # loses nothing; one that stalls costs at most this many messages of at most 64 KiB.
+            sock.sndhwm = IOPUB_HWM
         if self.info.curve_secretkey:
             if not zmq.has("curve"):
                 sock.close(linger=0)
@@ -183,8 +191,9 @@ class KernelServer:
             return
         if self._control_thread.is_alive():
             raise RuntimeError("enable_subshells() must be called before start()")
-        self.router = ShellRouter(self.context, self.shell, self.session, self.send, self._lane_loop,
-                                  self.interrupts.critical)
+        self.router = ShellRouter(
+            self.context, self.shell, self.session, self.send, self._lane_loop, self.interrupts.critical
+        )
         self._main_lane = self.router.main
         self._sockets["shell"] = ShellReplies(self.router.by_thread, self.router.main.inbox)
 

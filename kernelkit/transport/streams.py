@@ -12,14 +12,38 @@ queues next (the reply's ``idle``), whichever thread was flushing at the time.
 from __future__ import annotations
 
 import io
+import os
+import sys
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
+
+_STREAMS: weakref.WeakSet[OutStream] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A child forked from the kernel (multiprocessing's default on Linux) cannot use the
+    parent's iopub, and the parent's timer thread may have held a stream's lock at the fork:
+    the child writes to the process's original stdout/stderr instead, with a fresh lock."""
+    for stream in list(_STREAMS):
+        stream._lock = threading.Lock()
+        stream._timer = None
+        stream._buffer.clear()
+        stream._size = 0
+        stream._forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 FLUSH_DELAY = 0.05  # seconds a write may wait to be batched with the next ones
 FLUSH_SIZE = 1 << 16  # characters after which a write is sent at once; also the largest stream message
 
 Parent = Any  # a request message (dict) or None: opaque to this module
+
+#: What ``parent_of_thread`` returns while the thread runs a ``silent`` execute request: the
+#: messaging spec says such a request broadcasts no output, so its writes are dropped.
+SILENT: Parent = object()
 
 
 class OutStream(io.TextIOBase):
@@ -38,6 +62,8 @@ class OutStream(io.TextIOBase):
         self._size = 0
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
+        self._forked = False
+        _STREAMS.add(self)
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -54,7 +80,14 @@ class OutStream(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if not text:
             return 0
+        if self._forked:
+            original = sys.__stdout__ if self.name == "stdout" else sys.__stderr__
+            if original is not None:
+                original.write(text)
+            return len(text)
         parent = self._parent_of_thread()
+        if parent is SILENT:
+            return len(text)
         with self._lock:
             if self._buffer and parent is not self._parent:
                 self._send_buffer()

@@ -105,8 +105,8 @@ def test_8_clients_on_shell_at_once_each_get_their_own_replies_in_order() -> Non
 
 FLOOD_MB = 1000  # 1 GB of stdout
 FLOOD_CELL = f"chunks {FLOOD_MB} 1000"  # 1,000 writes of 1 MB each
-#: 1,000 queued messages (the default SNDHWM) of at most 64 Ki characters, plus slack.
-RSS_BOUND_MB = 150
+#: 2,000 queued messages (the iopub SNDHWM) of at most 64 Ki characters, plus slack.
+RSS_BOUND_MB = 200
 
 
 class RssSampler(threading.Thread):

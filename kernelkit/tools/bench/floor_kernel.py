@@ -40,7 +40,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing to interrupt; jupyter_client interrupts before shutdown
     with open(sys.argv[sys.argv.index("-f") + 1]) as f:
         cfg = json.load(f)
-    keyed = hmac.new(cfg["key"].encode(), digestmod=cfg["signature_scheme"][len("hmac-"):])
+    keyed = hmac.new(cfg["key"].encode(), digestmod=cfg["signature_scheme"][len("hmac-") :])
     session = os.urandom(16).hex()
     ctx = zmq.Context()
 
@@ -56,9 +56,16 @@ def main() -> None:
     dumps = json.JSONEncoder(separators=(",", ":")).encode
 
     def send(sock, idents, msg_type, parent, content, metadata=b"{}"):
-        header = dumps({"msg_id": os.urandom(16).hex(), "msg_type": msg_type, "username": "floor",
-                        "session": session, "date": datetime.now(timezone.utc).isoformat(),
-                        "version": "5.5"}).encode()
+        header = dumps(
+            {
+                "msg_id": os.urandom(16).hex(),
+                "msg_type": msg_type,
+                "username": "floor",
+                "session": session,
+                "date": datetime.now(timezone.utc).isoformat(),
+                "version": "5.5",
+            }
+        ).encode()
         body = dumps(content).encode()
         mac = keyed.copy()
         for part in (header, parent, metadata, body):
@@ -80,7 +87,7 @@ def main() -> None:
         for sock, _ in poller.poll():
             frames = sock.recv_multipart(copy=False)
             i = next(i for i, f in enumerate(frames) if f.bytes == DELIM)
-            idents, sig, parts = frames[:i], frames[i + 1].bytes, [f.buffer for f in frames[i + 2:i + 6]]
+            idents, sig, parts = frames[:i], frames[i + 1].bytes, [f.buffer for f in frames[i + 2 : i + 6]]
             mac = keyed.copy()
             for part in parts:
                 mac.update(part)
@@ -95,9 +102,14 @@ def main() -> None:
                 count += 1
                 send(iopub, [b"execute_input"], "execute_input", parent, {"code": code, "execution_count": count})
                 send(iopub, [b"stream"], "stream", parent, {"name": "stdout", "text": code})
-                send(sock, idents, "execute_reply", parent,
-                     {"status": "ok", "execution_count": count, "payload": [], "user_expressions": {}},
-                     dumps({"started": datetime.now(timezone.utc).isoformat(), "status": "ok"}).encode())
+                send(
+                    sock,
+                    idents,
+                    "execute_reply",
+                    parent,
+                    {"status": "ok", "execution_count": count, "payload": [], "user_expressions": {}},
+                    dumps({"started": datetime.now(timezone.utc).isoformat(), "status": "ok"}).encode(),
+                )
             elif msg_type == "kernel_info_request":
                 send(sock, idents, "kernel_info_reply", parent, KERNEL_INFO)
             elif msg_type == "shutdown_request":
