@@ -126,7 +126,14 @@ def test_comms_through_the_comm_packages_manager(compat) -> None:
     msg_id = kc.comm_info(target_name="compat")
     comms = shell_reply(kc, msg_id)["content"]["comms"]
     assert comms == {comm_id: {"target_name": "compat"}}
-    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"n": 2}}))
+    request = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"n": 2}})
+    kc.shell_channel.send(request)
+    while True:  # the kernel's answer, sent with comm.send() on a comm of the comm package
+        msg = kc.get_iopub_msg(timeout=10)
+        if msg["msg_type"] == "comm_msg":
+            break
+    assert msg["content"] == {"comm_id": comm_id, "data": {"echo": {"n": 2}}}
+    assert msg["parent_header"]["msg_id"] == request["header"]["msg_id"]
     assert value(kc, "kernel.comm_log") == "[{'n': 1}, {'n': 2}]"
     assert value(kc, "kernel.comm_manager is __import__('comm').get_comm_manager()") == "True"
     kc.shell_channel.send(kc.session.msg("comm_close", {"comm_id": comm_id, "data": {}}))

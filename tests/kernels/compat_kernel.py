@@ -31,7 +31,11 @@ class CompatKernel(Kernel):
 
     def _opened(self, comm, msg):
         self.comm_log.append(msg["content"]["data"])
-        comm.on_msg(lambda m: self.comm_log.append(m["content"]["data"]))
+        def on_msg(m):
+            self.comm_log.append(m["content"]["data"])
+            comm.send({"echo": m["content"]["data"]})  # published on iopub by kernelkit, the comm package's provider
+
+        comm.on_msg(on_msg)
 
     def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False):
         try:
