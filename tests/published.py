@@ -96,12 +96,12 @@ class Published:
 
 
 def pip_cache() -> str:
-    """pip's own cache of the user running the tests (conftest points HOME at a temporary folder,
-    which would make every run download the kernels' dependencies again): the one folder outside
-    the temporary ones that this suite writes to, and only pip writes there."""
-    import pwd
+    """A pip cache that outlives one run (conftest points HOME at a new temporary folder, which
+    would make every run download the kernels' dependencies again), in the system's temporary
+    folder, never in the real home."""
+    import tempfile
 
-    return os.environ.get("PIP_CACHE_DIR") or str(Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "pip")
+    return os.environ.get("PIP_CACHE_DIR") or str(Path(tempfile.gettempdir()) / f"kernelkit-tests-pip-cache-{os.getuid()}")
 
 
 def _pip(python: Path, *args: str) -> None:

@@ -19,6 +19,7 @@ import. A kernel that never touches ``comm`` pays one list insertion at start-up
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -237,14 +238,20 @@ class CommManager:
 
 # ---- the comm package ----------------------------------------------------------------------------
 
-_provider: KernelLike | None = None  # the kernel comm.create_comm and comm.get_comm_manager serve
+# The kernel comm.create_comm and comm.get_comm_manager serve, held weakly: a process that builds
+# many kernels (a test suite) must not keep the last one, and its sockets, alive.
+def _no_provider() -> KernelLike | None:
+    return None
+
+
+_provider_ref: Callable[[], KernelLike | None] = _no_provider
 _package_comm: type | None = None  # our subclass of comm.base_comm.BaseComm, once comm is imported
 
 
 def provide_comm_package(kernel: KernelLike) -> None:
     """Make ``kernel`` the provider of the ``comm`` package, now or when ``comm`` gets imported."""
-    global _provider
-    _provider = kernel
+    global _provider_ref
+    _provider_ref = weakref.ref(kernel)
     module = sys.modules.get("comm")
     if module is not None:
         _patch(module)
@@ -260,8 +267,9 @@ def create_comm(*args: Any, **kwargs: Any) -> Any:
 
 def get_comm_manager() -> CommManager:
     """``comm.get_comm_manager`` in a kernelkit kernel: the kernel's ``comm_manager``."""
-    assert _provider is not None
-    return _provider.comm_manager
+    provider = _provider_ref()
+    assert provider is not None, "no kernelkit kernel is running in this process"
+    return provider.comm_manager
 
 
 def _patch(module: ModuleType) -> None:
@@ -279,7 +287,7 @@ def _make_package_comm(base: Any) -> Any:
         """A ``comm.base_comm.BaseComm`` whose messages go out through a kernelkit kernel."""
 
         def __init__(self, *args: Any, kernel: KernelLike | None = None, **kwargs: Any) -> None:
-            self.kernel = kernel if kernel is not None else _provider
+            self.kernel = kernel if kernel is not None else _provider_ref()
             base.__init__(self, *args, **kwargs)  # opens the frontend's side if primary
 
         # BaseComm.open/close register with comm.get_comm_manager(), i.e. kernel.comm_manager,
