@@ -238,6 +238,7 @@ class CommManager:
 
 # ---- the comm package ----------------------------------------------------------------------------
 
+
 # The kernel comm.create_comm and comm.get_comm_manager serve, held weakly: a process that builds
 # many kernels (a test suite) must not keep the last one, and its sockets, alive.
 def _no_provider() -> KernelLike | None:
