@@ -11,18 +11,20 @@ so ipykernel-era kernel.json files keep working.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernelkit._log import log
 from kernelkit.transport import connection, handshake
 from kernelkit.transport.connection import ConnectionFileError, ConnectionInfo, RegistrationInfo
 from kernelkit.transport.server import KernelServer, KernelStartError
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def kernel_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -63,8 +65,35 @@ def kernel_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
+def _usual_argv(argv: Sequence[str], kernel_class: type[Any] | None) -> argparse.Namespace | None:
+    """What jupyter_client runs almost always, ``-f FILE``, read without argparse, whose import and
+    parser cost a kernel's start about 3 ms; None for anything else."""
+    if len(argv) != 2 or argv[0] not in ("-f", "--connection-file") or argv[1].startswith("-"):
+        return None
+    own_options = getattr(getattr(kernel_class, "add_arguments", None), "__func__", None)
+    if kernel_class is not None and getattr(own_options, "__qualname__", "") != "Kernel.add_arguments":
+        return None  # the kernel declares options of its own: their defaults come from argparse
+    from types import SimpleNamespace
+
+    namespace: Any = SimpleNamespace(
+        connection_file=argv[1],
+        ip=None,
+        transport=None,
+        parent=None,
+        handshake_timeout=handshake.DEFAULT_TIMEOUT,
+        log_level="WARNING",
+        extra_args=[],
+    )
+    return namespace
+
+
 def parse_kernel_args(argv: Sequence[str], kernel_class: type[Any] | None = None) -> argparse.Namespace:
     """The kernel options, plus the kernel class's own (``Kernel.add_arguments``)."""
+    usual = _usual_argv(argv, kernel_class)
+    if usual is not None:
+        return usual
+    import argparse
+
     parser = kernel_arguments(
         argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]), description="Run a Jupyter kernel.")
     )
