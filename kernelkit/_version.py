@@ -1,3 +1,3 @@
 """The kernelkit version, kept apart so packaging can read it without importing zmq."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

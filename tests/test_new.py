@@ -33,7 +33,7 @@ def test_new_writes_a_complete_project(tmp_path: Path) -> None:
     ])
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "Lua-Kit"
-    assert pyproject["project"]["dependencies"] == ["kernelkit>=0.1.0"]
+    assert pyproject["project"]["dependencies"] == ["kernelkit>=0.2.0"]
     assert pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"] == {spec_dir: spec_dir}
     spec = json.loads((root / spec_dir / "kernel.json").read_text())
     assert spec["argv"] == [ENV_PYTHON, "-m", "kernelkit_launcher", "lua_kit.kernel:LuaKitKernel", "-f", "{connection_file}"]
@@ -74,7 +74,7 @@ def test_new_validates_names(tmp_path: Path, name: str, phrase: str) -> None:
 def test_new_other_refusals(tmp_path: Path) -> None:
     assert_clean_error(kk("new", "ok", "--dir", str(tmp_path / "missing")), 1, "not an existing folder")
     assert_clean_error(kk("new", "ok", "--language", "two words", "--dir", str(tmp_path)), 1, "invalid --language")
-    assert_clean_error(kk("new", "ok", "--wrap", "bc -q", "--dir", str(tmp_path)), 1, "kernelkit wrap", "does not have yet")
+    assert_clean_error(kk("new", "ok", "--wrap", "bc -q", "--dir", str(tmp_path)), 1, "kernelkit wrap install", "not to bc")
     assert not list(tmp_path.iterdir())
     assert kk("new").returncode == 2
     help_text = kk("new", "--help").stdout
@@ -130,3 +130,22 @@ def test_doctor_on_an_async_kernel_style_spec(jupyter: Jupyter) -> None:
     assert "pin the interpreter" in warned[0]["fix"]
     errors = [f for f in findings if f["level"] == "error" and f["check"] == "import"]
     assert "No module named async_kernel" in errors[0]["message"] and done.returncode == 1
+
+
+def test_new_wrap_makes_a_repl_kernel_project_that_runs(tmp_path: Path) -> None:
+    """`kernelkit new NAME --wrap COMMAND`: the project's kernel is kernelkit's REPL wrapper on that program."""
+    from conftest import install_kernelspec
+    from helpers import execute, running_kernel, stdout_text
+
+    done = kk("new", "mysh", "--wrap", "bash", "--dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    source = (tmp_path / "mysh" / "src" / "mysh" / "kernel.py").read_text()
+    assert "class MyshKernel(ReplKernel):" in source and 'profiles.get("bash")' in source
+    spec = json.loads((tmp_path / "mysh" / "share" / "jupyter" / "kernels" / "mysh" / "kernel.json").read_text())
+    assert spec["language"] == "bash"
+    install_kernelspec("kk-new-mysh", argv=[sys.executable, "-m", "kernelkit_launcher", "mysh.kernel:MyshKernel",
+                                             "-f", "{connection_file}"], env={"PYTHONPATH": str(tmp_path / "mysh" / "src")})
+    with running_kernel("kk-new-mysh") as (_, kc):
+        reply, msgs = execute(kc, "x=21; echo $((x * 2))")
+    assert reply["content"]["status"] == "ok" and stdout_text(msgs) == "42\n"
+    assert_clean_error(kk("new", "other", "--wrap", "irb", "--dir", str(tmp_path)), 1, "kernelkit wrap install")

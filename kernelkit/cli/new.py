@@ -24,7 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--language", default="text", help="the language the kernel runs (default: %(default)s)")
     parser.add_argument("--display-name", help="name shown in Jupyter's menus (default: NAME)")
-    parser.add_argument("--wrap", metavar="COMMAND", help="wrap an existing REPL program (needs `kernelkit wrap`)")
+    parser.add_argument(
+        "--wrap",
+        metavar="COMMAND",
+        help="make the kernel a wrapper of this REPL (bash, zsh, python3, sqlite3, node or lua, with its arguments): "
+        "kernelkit wrap runs it in a pseudo-terminal",
+    )
     parser.add_argument(
         "--dir", default=".", metavar="DIR", help="create NAME inside DIR (default: the current folder)"
     )

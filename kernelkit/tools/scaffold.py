@@ -83,6 +83,8 @@ class Project:
     class_name: str
     display_name: str
     language: str
+    wrap: tuple[str, ...] = ()  # the REPL command a wrapper kernel runs (kernelkit new --wrap)
+    profile: str = ""  # the built-in `kernelkit wrap` profile that talks to it
 
     @classmethod
     def from_name(cls, name: str, language: str = "text", display_name: str | None = None) -> Project:
@@ -92,6 +94,43 @@ class Project:
             raise ScaffoldError(f"invalid --language {language!r}: use a short name such as 'lua' or 'c++'")
         class_name = "".join(part.capitalize() for part in re.split(r"[_-]+", module) if part) + "Kernel"
         return cls(name, module, name.lower(), class_name, display_name or name, language)
+
+
+#: Program names ``kernelkit new --wrap`` recognises, and the built-in wrap profile of each.
+WRAP_PROFILES = {
+    "bash": "bash",
+    "zsh": "zsh",
+    "python": "python",
+    "python3": "python",
+    "sqlite3": "sqlite3",
+    "node": "node",
+    "nodejs": "node",
+    "lua": "lua",
+    "lua5.4": "lua",
+}
+
+
+def _wrapping(p: Project, wrap: str, language_given: bool) -> Project:
+    """``p`` as a wrapper of the REPL ``wrap`` (a command line), on the built-in profile for it."""
+    import dataclasses
+    import shlex
+
+    from kernelkit.wrap import profiles
+
+    try:
+        command = shlex.split(wrap)
+    except ValueError as exc:
+        raise ScaffoldError(f"--wrap {wrap!r} is not a command line ({exc}); quote it as a shell would") from None
+    program = os.path.basename(command[0]) if command else ""
+    if program not in WRAP_PROFILES:
+        raise ScaffoldError(
+            f"--wrap {wrap!r}: kernelkit new knows how to talk to {', '.join(sorted(set(WRAP_PROFILES.values())))}, "
+            f"not to {program or 'an empty command'}; for another REPL use `kernelkit wrap install --prompt REGEX "
+            "-- COMMAND`, then subclass kernelkit.wrap.kernel.ReplKernel in your project (docs/wrap.md)"
+        )
+    profile = WRAP_PROFILES[program]
+    language = p.language if language_given else profiles.get(profile).language
+    return dataclasses.replace(p, wrap=tuple(command), profile=profile, language=language)
 
 
 def check_name(name: str) -> str:
@@ -116,12 +155,9 @@ def create(
     wrap: str | None = None,
 ) -> Path:
     """Write the project folder ``directory/name`` and return it; refuses to overwrite anything."""
-    if wrap is not None:
-        raise ScaffoldError(
-            "--wrap needs `kernelkit wrap`, which this version of kernelkit does not have yet; "
-            "create a plain kernel without --wrap and run the program from its do_execute"
-        )
     project = Project.from_name(name, language, display_name)
+    if wrap is not None:
+        project = _wrapping(project, wrap, language_given=language != "text")
     parent = Path(directory)
     if not parent.is_dir():
         raise ScaffoldError(f"--dir {parent} is not an existing folder; create it first or choose another")
@@ -165,7 +201,7 @@ def project_files(p: Project) -> dict[str, str | bytes]:
         ".github/workflows/ci.yml": _fill(CI, p),
         f"src/{p.module}/__init__.py": _fill(INIT, p),
         f"src/{p.module}/__main__.py": _fill(MAIN, p),
-        f"src/{p.module}/kernel.py": _fill(KERNEL, p),
+        f"src/{p.module}/kernel.py": _fill(KERNEL_WRAP if p.wrap else KERNEL, p),
         f"src/{p.module}/install.py": _fill(INSTALL, p),
         f"{spec_dir}/kernel.json": json.dumps(kernel_json(p), indent=2) + "\n",
         "tests/test_kernel.py": _fill(TESTS, p),
@@ -205,6 +241,9 @@ def _fill(template: str, p: Project) -> str:
         "__LANGUAGE__": p.language,
         "__KERNELKIT_VERSION__": __version__,
         "__SPEC_DIR__": f"share/jupyter/kernels/{p.kernel_name}",
+        "__PROFILE__": p.profile,
+        "__COMMAND_LIST__": repr(list(p.wrap)),
+        "__COMMAND__": " ".join(p.wrap),
     }
     for key, value in values.items():
         template = template.replace(key, value)
@@ -365,6 +404,30 @@ class __CLASS__(Kernel):
         return {"status": "complete"}
 '''
 
+KERNEL_WRAP = '''\
+"""The __DISPLAY_NAME__ kernel: ``__COMMAND__`` runs in a pseudo-terminal, and each cell is typed into it.
+
+kernelkit's wrapper (``kernelkit.wrap``) does the rest: exact output without echo or prompts,
+streaming, interrupts as Ctrl-C, input over Jupyter's stdin, completion through the program.
+Change how it talks to the program with ``profile.replace(...)`` (kernelkit's docs/wrap.md).
+"""
+
+from __future__ import annotations
+
+from kernelkit.wrap import profiles
+from kernelkit.wrap.kernel import ReplKernel
+
+from __MODULE__ import __version__
+
+
+class __CLASS__(ReplKernel):
+    implementation = "__NAME__"
+    implementation_version = __version__
+    banner = "__DISPLAY_NAME__ (__COMMAND__, wrapped by kernelkit)"
+    #: The built-in "__PROFILE__" profile: the prompt it sets, how cells are sent, completion...
+    profile = profiles.get("__PROFILE__").replace(command=__COMMAND_LIST__)
+'''
+
 INSTALL = '''\
 """``python -m __MODULE__ install``: register this kernel with a Jupyter that does not search this environment.
 
@@ -423,8 +486,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 KERNEL = "__KERNEL_NAME__"
 
 
@@ -435,8 +496,6 @@ def kernelkit(*args: str) -> subprocess.CompletedProcess[str]:
 def test_kernelkit_test() -> None:
     """kernelkit's protocol checks on the installed kernel (kernel_info, execute, interrupt, shutdown...)."""
     done = kernelkit("test", KERNEL)
-    if done.returncode == 2 and "invalid choice: 'test'" in done.stderr:
-        pytest.skip("this kernelkit has no `kernelkit test` command yet; upgrade it: pip install -U kernelkit")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
