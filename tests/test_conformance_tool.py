@@ -29,7 +29,7 @@ SEED_ECHO = "kk-seed-echo"
 install_kernelspec(
     SEED_ECHO, argv=[sys.executable, str(REPO_DIR / "examples" / "echokernel.py"), "-f", "{connection_file}"]
 )
-SHOWCASE = "kk-showcase"
+SHOWCASE = "kk-ct-showcase"  # not the frontend tests' kk-showcase: specs of one name would overwrite each other
 install_kernelspec(
     SHOWCASE,
     argv=[sys.executable, str(REPO_DIR / "examples" / "showcase.py"), "-f", "{connection_file}"],

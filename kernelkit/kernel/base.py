@@ -337,12 +337,16 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
 
     def print(self, *objects: Any, sep: str = " ", end: str = "\n", stream: str = "stdout") -> None:
         """Show text in the output area (a ``stream`` message on ``stdout`` or ``stderr``)."""
+        if self._muted():
+            return
         text = sep.join(str(o) for o in objects) + end
         self.send_response(self.iopub_socket, "stream", {"name": stream, "text": text})
 
     def display(self, data: Any, metadata: dict[str, Any] | None = None, *, display_id: str | None = None) -> None:
         """Show rich output: a MIME bundle such as ``{"text/html": "<b>hi</b>"}``, a str (text/plain),
         or any object with IPython's ``_repr_*_`` methods (see :mod:`kernelkit.kernel.display`)."""
+        if self._muted():
+            return
         from kernelkit.kernel.display import display_data  # on first use: start-up pays nothing
 
         bundle, md = display_data(data)
@@ -353,6 +357,8 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
 
     def update_display(self, data: Any, *, display_id: str, metadata: dict[str, Any] | None = None) -> None:
         """Replace what an earlier ``display(..., display_id=...)`` showed, wherever it is shown."""
+        if self._muted():
+            return
         from kernelkit.kernel.display import display_data
 
         bundle, md = display_data(data)
@@ -361,7 +367,14 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
 
     def clear_output(self, wait: bool = False) -> None:
         """Clear the output area (``wait``: only when the next output arrives, to avoid flicker)."""
+        if self._muted():
+            return
         self.send_response(self.iopub_socket, "clear_output", {"wait": wait})
+
+    def _muted(self) -> bool:
+        """The calling thread runs a ``silent`` execute request: the spec says it broadcasts no output,
+        so kernelkit's output helpers (print, display, ...) send nothing (``send_response`` still does)."""
+        return threading.get_ident() in getattr(self, "_silent_threads", ())
 
     def _flush_output(self) -> None:
         if self._io is not None:
