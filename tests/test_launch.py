@@ -104,6 +104,7 @@ def test_kernel_given_a_connection_file_leaves_it_on_ctrl_backslash(tmp_path: Pa
 
     def no_core_dump() -> None:  # SIGQUIT's default action dumps core: slow where cores are kept
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)  # not ignored as inherited from a shell (su -c)
 
     proc = subprocess.Popen([sys.executable, "-m", "kernelkit_launcher", "kernelkit.kernels.echo", "-f", str(path)],
                             stderr=subprocess.PIPE, text=True, cwd=tmp_path, preexec_fn=no_core_dump)

@@ -102,7 +102,9 @@ def test_doctor_on_resource_dir_and_prefix_interpreters(jupyter: Jupyter, monkey
     # laid out like a wheel install into an environment: share/jupyter/kernels/NAME beside bin/python
     prefix = jupyter.work / "env"
     (prefix / "bin").mkdir(parents=True)
-    (prefix / "bin" / "python").symlink_to(sys.executable)
+    # A wrapper, not a symlink: a symlink to a virtualenv's python elsewhere loses the virtualenv.
+    (prefix / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (prefix / "bin" / "python").chmod(0o755)
     spec_dir = prefix / "share" / "jupyter" / "kernels" / "shipped"
     shutil.copytree(folder, spec_dir)
     shutil.rmtree(folder)
