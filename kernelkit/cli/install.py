@@ -8,7 +8,7 @@ import os
 import sys
 
 from kernelkit.cli import fail
-from kernelkit.tools.installer import install, parse_env, parse_metadata
+from kernelkit.tools.installer import InstallResult, install, parse_env, parse_metadata
 from kernelkit.tools.kernelspecs import KernelSpecError
 
 LOCATION_HELP = (
@@ -84,13 +84,18 @@ def run(args: argparse.Namespace) -> int:
         )
     except KernelSpecError as exc:
         return fail(str(exc))
-    if args.json:
+    report(result, args.json, f"argv: {' '.join(result.kernel_json['argv'])}")
+    return 0
+
+
+def report(result: InstallResult, as_json: bool, detail: str) -> None:
+    """What ``kernelkit install`` and ``kernelkit wrap install`` print about the kernelspec they wrote."""
+    if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     elif result.dry_run:
         print(f"# would write {os.path.join(result.resource_dir, 'kernel.json')}")
         print(json.dumps(result.kernel_json, indent=1))
     else:
         print(f"Installed kernel {result.name!r} in {result.resource_dir}")
-        print(f"  argv: {' '.join(result.kernel_json['argv'])}")
+        print(f"  {detail}")
         print(f"  check it with: kernelkit doctor {result.name}")
-    return 0

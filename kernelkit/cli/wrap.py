@@ -7,12 +7,11 @@ sees it (``args.passthrough``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 from kernelkit.cli import EXIT_USAGE, fail
-from kernelkit.cli.install import LOCATION_HELP
+from kernelkit.cli.install import LOCATION_HELP, report
 
 PROFILE_HELP = "built-in profile: bash, zsh, python, sqlite3, node or lua (omit it to wrap the COMMAND after --)"
 
@@ -129,15 +128,7 @@ def run_install(args: argparse.Namespace) -> int:
         )
     except KernelSpecError as exc:
         return fail(str(exc))
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    elif result.dry_run:
-        print(f"# would write {os.path.join(result.resource_dir, 'kernel.json')}")
-        print(json.dumps(result.kernel_json, indent=1))
-    else:
-        print(f"Installed kernel {result.name!r} in {result.resource_dir}")
-        print(f"  runs: {' '.join(result.kernel_json['metadata']['kernelkit']['wrap']['command'])}")
-        print(f"  check it with: kernelkit doctor {result.name}")
+    report(result, args.json, f"runs: {' '.join(result.kernel_json['metadata']['kernelkit']['wrap']['command'])}")
     return 0
 
 
