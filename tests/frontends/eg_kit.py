@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from frontend_kit import REPO, Server, free_port, http_json, wait_until
+from frontend_kit import REPO, KernelSocket, Server, free_port, http_json, wait_until
 
 EG_VERSION = "3.3.0"
 EG_REQUIREMENT = f"jupyter-enterprise-gateway=={EG_VERSION}"
@@ -341,72 +341,6 @@ def no_leftovers(*markers: str, timeout: float = 15) -> Iterator[None]:
 # ---- a kernel's channels websocket -------------------------------------------------------------
 
 
-class KernelSocket:
-    """``/api/kernels/ID/channels`` on the gateway, speaking the Jupyter protocol as JSON."""
-
-    def __init__(self, gateway: Gateway, kernel_id: str, timeout: float = 30) -> None:
-        import websocket
-
-        self.kernel_id = kernel_id
-        url = gateway.url.replace("http://", "ws://") + f"/api/kernels/{kernel_id}/channels"
-        self.ws = websocket.create_connection(url, header=[f"Authorization: token {gateway.token}"], timeout=timeout)
-        self.session = uuid.uuid4().hex
-
-    def send(self, channel: str, msg_type: str, content: dict[str, Any]) -> str:
-        msg_id = uuid.uuid4().hex
-        self.ws.send(json.dumps({
-            "channel": channel, "content": content, "metadata": {}, "buffers": [], "parent_header": {},
-            "header": {"msg_id": msg_id, "msg_type": msg_type, "session": self.session, "username": "test",
-                       "version": "5.3", "date": ""},
-        }))
-        return msg_id
-
-    def recv(self, timeout: float = 30) -> dict[str, Any]:
-        self.ws.settimeout(timeout)
-        return json.loads(self.ws.recv())
-
-    def reply_to(self, msg_id: str, channel: str = "shell", timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.recv(max(0.1, deadline - time.monotonic()))
-            if msg["channel"] == channel and msg["parent_header"].get("msg_id") == msg_id:
-                return msg
-
-    def kernel_info(self, timeout: float = 10) -> dict[str, Any]:
-        return self.reply_to(self.send("shell", "kernel_info_request", {}), timeout=timeout)["content"]
-
-    def execute_request(self, code: str, allow_stdin: bool = False) -> str:
-        return self.send("shell", "execute_request", {"code": code, "silent": False, "store_history": True,
-                                                      "user_expressions": {}, "allow_stdin": allow_stdin,
-                                                      "stop_on_error": True})
-
-    def execute(self, code: str, *, allow_stdin: bool = False, answers: list[str] | None = None,
-                timeout: float = 60) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Run ``code``; returns (execute_reply, iopub messages up to idle), answering input requests."""
-        msg_id = self.execute_request(code, allow_stdin)
-        reply, iopub, idle = None, [], False
-        deadline = time.monotonic() + timeout
-        while reply is None or not idle:
-            assert time.monotonic() < deadline, f"no reply/idle for {code!r} within {timeout} s: {iopub}"
-            msg = self.recv(timeout)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["channel"] == "shell":
-                reply = msg
-            elif msg["channel"] == "stdin" and msg["msg_type"] == "input_request":
-                assert answers, f"unexpected input request {msg['content']}"
-                self.send("stdin", "input_reply", {"value": answers.pop(0)})
-            elif msg["channel"] == "iopub":
-                if msg["msg_type"] == "status":
-                    idle = msg["content"]["execution_state"] == "idle"
-                else:
-                    iopub.append(msg)
-        return reply, iopub
-
-    def close(self) -> None:
-        self.ws.close()
-
-
 def open_kernel(gateway: Gateway, kernel_id: str, timeout: float = 60) -> tuple[KernelSocket, dict[str, Any]]:
     """A channels websocket on which the kernel answers ``kernel_info``, and that answer.
 
@@ -415,7 +349,7 @@ def open_kernel(gateway: Gateway, kernel_id: str, timeout: float = 60) -> tuple[
     """
     deadline = time.monotonic() + timeout
     while True:
-        ws = KernelSocket(gateway, kernel_id)
+        ws = KernelSocket(gateway.url, kernel_id, gateway.token)
         try:
             return ws, ws.kernel_info(timeout=min(5.0, max(1.0, deadline - time.monotonic())))
         except Exception:

@@ -7,17 +7,22 @@ JSON over ``/api/kernels/ID/channels`` (websocket-client), and deletes the kerne
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import websocket
-from frontend_kit import (FRONTEND_KERNELS, SHOWCASE, FrontendKernel, Server, artifact_path, free_port, http_json,
-                          kernel_ids)
+from frontend_kit import (
+    FRONTEND_KERNELS,
+    SHOWCASE,
+    FrontendKernel,
+    KernelSocket,
+    Server,
+    free_port,
+    http_json,
+    kernel_ids,
+)
 
 pytestmark = pytest.mark.slow  # more than ~3 s a test: a Kernel Gateway server
 
@@ -45,57 +50,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-class KernelSocket:
-    """One kernel's channels websocket, with helpers to send requests and collect replies."""
-
-    def __init__(self, url: str, kernel_id: str) -> None:
-        self.kernel_id = kernel_id
-        ws_url = url.replace("http://", "ws://") + f"/api/kernels/{kernel_id}/channels"
-        self.ws = websocket.create_connection(ws_url, header=[f"Authorization: token {TOKEN}"], timeout=30)
-        self.session = uuid.uuid4().hex
-
-    def send(self, channel: str, msg_type: str, content: dict[str, Any]) -> str:
-        msg_id = uuid.uuid4().hex
-        self.ws.send(json.dumps({
-            "channel": channel, "content": content, "metadata": {}, "buffers": [], "parent_header": {},
-            "header": {"msg_id": msg_id, "msg_type": msg_type, "session": self.session, "username": "test",
-                       "version": "5.3", "date": ""},
-        }))
-        return msg_id
-
-    def recv(self, timeout: float = 30) -> dict[str, Any]:
-        self.ws.settimeout(timeout)
-        return json.loads(self.ws.recv())
-
-    def execute(self, code: str, *, allow_stdin: bool = False, answers: list[str] | None = None,
-                timeout: float = 60) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Run ``code``; returns (execute_reply, iopub messages up to idle), answering input requests."""
-        msg_id = self.send("shell", "execute_request", {"code": code, "silent": False, "store_history": True,
-                                                         "user_expressions": {}, "allow_stdin": allow_stdin,
-                                                         "stop_on_error": True})
-        reply, iopub, idle = None, [], False
-        deadline = time.monotonic() + timeout
-        while reply is None or not idle:
-            assert time.monotonic() < deadline, f"no reply/idle for {code!r} within {timeout} s: {iopub}"
-            msg = self.recv(timeout)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["channel"] == "shell":
-                reply = msg
-            elif msg["channel"] == "stdin" and msg["msg_type"] == "input_request":
-                assert answers, f"unexpected input request {msg['content']}"
-                self.send("stdin", "input_reply", {"value": answers.pop(0)})
-            elif msg["channel"] == "iopub":
-                if msg["msg_type"] == "status":
-                    idle = msg["content"]["execution_state"] == "idle"
-                else:
-                    iopub.append(msg)
-        return reply, iopub
-
-    def close(self) -> None:
-        self.ws.close()
-
-
 @pytest.fixture
 def kernel_on(gateway: str):
     """``kernel_on(NAME)`` → KernelSocket to a new gateway kernel; deleted (and checked gone) afterwards."""
@@ -105,7 +59,7 @@ def kernel_on(gateway: str):
         status, model = http_json("POST", f"{gateway}/api/kernels", {"name": name}, AUTH)
         assert status == 201, model
         assert model["name"] == name
-        sock = KernelSocket(gateway, model["id"])
+        sock = KernelSocket(gateway, model["id"], TOKEN)
         created.append((model["id"], sock))
         return sock
 
