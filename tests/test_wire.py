@@ -357,3 +357,66 @@ def test_lone_surrogates_go_out_as_valid_utf8_and_come_back(text: str) -> None:
 
 def test_normal_text_stays_compact_utf8() -> None:
     assert wire.pack({"t": "é✓"}) == '{"t":"é✓"}'.encode()
+
+
+# ---- the JSON fast paths agree with the json module -------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), _JSON, max_size=6))
+def test_pack_and_unpack_agree_with_the_json_module(obj: dict) -> None:
+    packed = wire.pack(obj)
+    reference = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        assert packed == reference.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: the ASCII form (see above)
+        assert packed == json.dumps(obj, allow_nan=False, separators=(",", ":")).encode("ascii")
+    assert wire.unpack(packed) == json.loads(packed)
+
+
+def test_pack_uses_the_default_for_common_non_json_types() -> None:
+    packed = wire.pack({"when": datetime(2026, 1, 2, 3, 4, 5), "raw": b"\x00\xff", "pair": (1, 2)})
+    assert json.loads(packed) == {"when": "2026-01-02T03:04:05", "raw": "AP8=", "pair": [1, 2]}
+
+
+def test_pack_of_a_circular_structure_raises_wire_error() -> None:
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(WireError, match="not JSON serializable"):
+        wire.pack({"content": loop})
+    assert wire.pack({"after": [1]}) == b'{"after":[1]}'  # the encoder is not left in a bad state
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b' {"a": 1} ', b'\n{"a":1}', '{"a":"é"}'.encode("utf-16"), '{"a":1}'.encode("utf-8-sig")],
+    ids=["spaces", "newline", "utf-16", "utf-8-bom"],
+)
+def test_unpack_reads_what_json_loads_reads(data: bytes) -> None:
+    assert wire.unpack(data) == json.loads(data)
+    assert wire.unpack(memoryview(data)) == json.loads(data)
+
+
+@pytest.mark.parametrize("data", [b'{"a":1}x', b'{"a":1}{}', b'{"a":', b"\xff{}", b"", b"   "])
+def test_unpack_rejects_what_json_loads_rejects(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        json.loads(data)
+    with pytest.raises(WireError, match="not valid JSON"):
+        wire.unpack(data)
+
+
+def test_pack_without_the_c_encoder_gives_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    obj = {"t": "é✓", "n": [1, 2.5, None, True], "d": {"k": "v"}}
+    fast = wire.pack(obj)
+    monkeypatch.setattr(wire, "_C_ENCODE", None)  # a Python whose json has no (or another) C encoder
+    assert wire.pack(obj) == fast
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(WireError):
+        wire.pack(loop)

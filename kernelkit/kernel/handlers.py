@@ -16,8 +16,8 @@ import builtins
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext, suppress
 from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
@@ -188,29 +188,12 @@ class RequestHandlers:
         iopub = {k: content[k] for k in ("ename", "evalue", "traceback")}
         self.send_response(self.iopub_socket, "error", iopub)
 
-    @contextmanager
-    def _user_code(self) -> Iterator[None]:
+    def _user_code(self) -> AbstractContextManager[Any]:
         """A hook other than ``do_execute`` runs user code (a comm callback, a completer): as in
         ipykernel, an interrupt may end it, and output written meanwhile by any thread (the
         output timer's included) is published while it runs, not when it ends."""
         io = self._io
-        with io.interruptible() if io is not None else nullcontext():
-            yield
-
-    @contextmanager
-    def _stdin_builtins(self) -> Iterator[None]:
-        """Route ``input()`` and ``getpass.getpass()`` in user code to the frontend while executing."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        import getpass  # here, not at start-up: it imports termios
-
-        saved = builtins.input, getpass.getpass
-        builtins.input, getpass.getpass = self.raw_input, self.getpass  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            builtins.input, getpass.getpass = saved
+        return io.interruptible() if io is not None else nullcontext()
 
     # ---- shell -----------------------------------------------------------------------------
 
@@ -253,12 +236,18 @@ class RequestHandlers:
             args["cell_id"] = execute.cell_meta.get("cellId")
         io = self._io
         on_main = threading.current_thread() is threading.main_thread()
-        if on_main:  # input() is for the main shell only: a subshell must not change what it allows
+        if on_main:
+            # input() is for the main shell only: a subshell must not change what it allows.
+            # input() and getpass.getpass() in the cell ask the frontend.
+            import getpass  # here, not at start-up: it imports termios
+
             self._allow_stdin = execute.allow_stdin
+            saved = builtins.input, getpass.getpass
+            builtins.input, getpass.getpass = self.raw_input, self.getpass  # type: ignore[assignment]
         if execute.silent:  # no output broadcast (the spec): print() in it is dropped
             self._silent_threads.add(threading.get_ident())
         try:
-            with io.interruptible() if io is not None else nullcontext(), self._stdin_builtins():
+            with io.interruptible() if io is not None else nullcontext():
                 result = resolve(self.do_execute(**args))
             if not isinstance(result, dict):
                 raise TypeError(f"do_execute must return a dict, not {type(result).__name__}")
@@ -274,8 +263,10 @@ class RequestHandlers:
             self._publish_error(content)
             return content
         finally:
-            self._silent_threads.discard(threading.get_ident())
+            if execute.silent:
+                self._silent_threads.discard(threading.get_ident())
             if on_main:
+                builtins.input, getpass.getpass = saved
                 self._allow_stdin = False
 
     def complete_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:

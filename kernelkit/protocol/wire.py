@@ -47,11 +47,14 @@ class Signer:
         digest = scheme[len("hmac-") :]
         try:
             # An empty name ("hmac-") makes hmac raise TypeError, not ValueError.
-            self._keyed = hmac.new(self.key, digestmod=digest or None)  # type: ignore[arg-type]
+            keyed = hmac.new(self.key, digestmod=digest or None)  # type: ignore[arg-type]
         except (ValueError, TypeError):
             raise ValueError(
                 f"signature_scheme {scheme!r} names no hash known to hashlib: use e.g. 'hmac-sha256'"
             ) from None
+        # The OpenSSL-backed state inside hmac.HMAC when there is one (CPython's ``_hmac``): the
+        # same copy/update/hexdigest, without a Python-level wrapper call per frame.
+        self._keyed: Any = getattr(keyed, "_hmac", None) or keyed
 
     @property
     def enabled(self) -> bool:
@@ -232,6 +235,31 @@ _encode_ascii = json.JSONEncoder(
 ).encode
 
 
+def _c_encoder() -> Any:
+    """``_encode_utf8`` straight on the C encoder ``JSONEncoder.encode`` builds for every call
+    (a third of the time per part; every message has four). None when this Python's json has
+    no C encoder or its private signature differs: then ``_encode_utf8`` is used.
+
+    Without circular-reference markers (shared markers would outlive a failed call): a
+    circular structure ends in RecursionError instead, which :func:`pack` reports the same.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        encoder = make(None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+        sample = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
+        if "".join(encoder(sample, 0)) != _encode_utf8(sample):
+            return None
+    except Exception:  # a future Python's private API: fall back, never fail
+        return None
+    return encoder
+
+
+_C_ENCODE = _c_encoder()
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads runs
+
+
 def pack(obj: Any) -> bytes:
     """Encode one message part as UTF-8 JSON (NaN and infinities are not valid JSON).
 
@@ -242,8 +270,8 @@ def pack(obj: Any) -> bytes:
     if not obj and type(obj) is dict:  # empty metadata and content: most messages have one
         return b"{}"
     try:
-        text = _encode_utf8(obj)
-    except (TypeError, ValueError) as exc:
+        text = "".join(_C_ENCODE(obj, 0)) if _C_ENCODE is not None else _encode_utf8(obj)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise WireError(f"message part is not JSON serializable: {exc}") from exc
     try:
         return text.encode("utf-8")
@@ -254,9 +282,17 @@ def pack(obj: Any) -> bytes:
 def unpack(data: Frame, allow_null: bool = False) -> dict[str, Any]:
     """Decode one JSON part, which must be an object (or ``null``, read as ``{}``, with ``allow_null``)."""
     try:
-        obj = json.loads(bytes(data))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WireError(f"message part is not valid JSON: {exc}") from exc
+        # The common case, UTF-8 JSON with nothing around it, straight on the C scanner;
+        # anything else (whitespace, other encodings, errors) as json.loads reads and reports it.
+        text = str(data, "utf-8")
+        obj, end = _scan(text, 0)
+        if end != len(text):
+            raise ValueError
+    except (StopIteration, ValueError):  # UnicodeDecodeError is a ValueError
+        try:
+            obj = json.loads(bytes(data))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise WireError(f"message part is not valid JSON: {exc}") from exc
     if obj is None and allow_null:
         return {}
     if not isinstance(obj, dict):

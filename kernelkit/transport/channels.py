@@ -47,8 +47,9 @@ SHELL_GRACE = 0.002  # seconds into user code during which the shell thread's me
 
 def send_frames(socket: zmq.Socket, frames: Sequence[Frame], copy: bool = True, track: bool = False) -> Any:
     """``socket.send_multipart(frames)``, minus pyzmq's per-frame enum arithmetic."""
-    if not all(type(frame) is bytes for frame in frames):  # buffers: pyzmq type-checks them all first
-        return socket.send_multipart(frames, copy=copy, track=track)
+    for frame in frames:
+        if type(frame) is not bytes:  # buffers: pyzmq type-checks them all first
+            return socket.send_multipart(frames, copy=copy, track=track)
     send = socket.send
     for frame in frames[:-1]:
         send(frame, _SNDMORE, copy=copy, track=track)
@@ -244,7 +245,12 @@ class Publisher:
                 self._waiters -= 1
 
     def wait_for_subscriber(self, timeout: float) -> int:
-        """Wait until a subscription is active; returns how many are."""
+        """Wait until a subscription is active; returns how many are.
+
+        The iopub thread is rung first: a subscription whose wake-up a send consumed is then read
+        now, not at the next :attr:`RECHECK`.
+        """
+        self._ring()
         with self._changed:
             self._waiters += 1
             try:
@@ -255,16 +261,14 @@ class Publisher:
 
     # ---- the shell thread --------------------------------------------------------------------
 
-    def lend(self, request_done: bool = False) -> None:
-        """The shell thread is about to run user code, or (``request_done``) to wait for the next
-        request: the iopub thread owns the socket again."""
+    def lend(self) -> None:
+        """The shell thread is about to run user code, or to wait for the next request: the iopub
+        thread owns the socket again."""
         if threading.get_ident() != self._shell_thread:
             return
         self._lent = True
         self._lent_at = time.monotonic()
         if self.owner == self._shell_thread:
-            if request_done:
-                self._greet_subscribers()  # a send may have consumed the wake-up of a new subscription
             with self._lock:
                 self.owner = self._io_thread
             if self._queue:

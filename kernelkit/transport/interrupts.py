@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import FrameType
 
 from kernelkit._log import log
@@ -41,17 +39,18 @@ class InterruptGate:
         """Defer SIGINT (on the main thread, where Python runs signal handlers) until the block ends."""
         return self._critical
 
-    @contextmanager
-    def arm(self) -> Iterator[None]:
-        """Let SIGINT interrupt the block (user code on the main thread)."""
-        if threading.get_ident() != self._main:
-            yield
-            return
-        self.armed = True
-        self._pending = False
-        try:
-            yield
-        finally:
+    def arm(self) -> None:
+        """From now on SIGINT interrupts (user code on the main thread; other threads: no effect).
+
+        Plain calls, not a context manager: they run around every request's user code.
+        """
+        if threading.get_ident() == self._main:
+            self.armed = True
+            self._pending = False
+
+    def disarm(self) -> None:
+        """SIGINT no longer interrupts: the main thread is back in kernelkit's code."""
+        if threading.get_ident() == self._main:
             self.armed = False
 
     def interrupt_main(self) -> None:

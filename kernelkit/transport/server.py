@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import zmq
@@ -70,6 +70,27 @@ class Application(Protocol):
 
     def parent_of_thread(self) -> Message | None:
         """The request the calling thread's output belongs to."""
+
+
+class _UserCode:
+    """What :meth:`KernelServer.interruptible` returns: a class, not a generator, because it wraps
+    the user code of every request (it keeps no state of its own, so one serves all)."""
+
+    __slots__ = ("_gate", "_iopub")
+
+    def __init__(self, iopub: Publisher, gate: InterruptGate) -> None:
+        self._iopub = iopub
+        self._gate = gate
+
+    def __enter__(self) -> None:
+        self._iopub.lend()
+        self._gate.arm()
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._gate.disarm()
+        finally:
+            self._iopub.reclaim()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -119,6 +140,7 @@ class KernelServer:
         #: The main shell: the shell socket itself, until :meth:`enable_subshells` puts a router in between.
         self._main_lane = Lane(None, self.shell, self.core)
         self.router: ShellRouter | None = None
+        self._user_code = _UserCode(self.iopub, self.interrupts)
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -342,7 +364,7 @@ class KernelServer:
         finally:
             self.flush_output(wait=False)
             self.send(core.idle(request))
-            self.iopub.lend(request_done=True)
+            self.iopub.lend()
         if request.channel == "shell":
             while (held := core.next_held()) is not None:
                 if core.must_abort(held):
@@ -461,16 +483,10 @@ class KernelServer:
             if msg["msg_type"] == "input_reply":
                 return str(msg["content"].get("value", ""))
 
-    @contextlib.contextmanager
-    def interruptible(self) -> Iterator[None]:
+    def interruptible(self) -> _UserCode:
         """User code runs in this block: an interrupt (SIGINT, or ``interrupt_request``) may raise
         KeyboardInterrupt in it (main thread), and iopub goes back to its own thread meanwhile."""
-        self.iopub.lend()
-        try:
-            with self.interrupts.arm():
-                yield
-        finally:
-            self.iopub.reclaim()
+        return self._user_code
 
     # ---- stopping ----------------------------------------------------------------------
 

@@ -103,9 +103,13 @@ class OutStream(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        # Always under the lock, even when the buffer looks empty: the timer thread may be
-        # between taking the text and queuing it, and a flush that returned then would let the
-        # caller's next message (the reply, the idle) overtake it.
+        # An empty buffer alone does not mean all is queued: the timer thread may be between
+        # taking the text and queuing it, and a flush that returned then would let the caller's
+        # next message (the reply, the idle) overtake it. It holds the lock meanwhile, so: the
+        # buffer was empty, *then* the lock was free (in that order) means the caller's earlier
+        # writes are all queued, and flush has nothing to do (the common case: flushed already).
+        if not self._buffer and not self._lock.locked():
+            return
         with self._lock:
             self._send_buffer()
 

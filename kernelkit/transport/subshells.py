@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -253,6 +252,8 @@ class ShellRouter:
         return stop
 
     def _create(self) -> str:
+        import uuid  # only for kernels that create subshells: it costs every kernel's start-up otherwise
+
         subshell_id = str(uuid.uuid4())
         end, inbox = self._pair(subshell_id)
         end.claim()
