@@ -79,9 +79,17 @@ def test_prefix_and_replace(jupyter: Jupyter) -> None:
     prefix = jupyter.work / "env"
     assert kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix)).returncode == 0
     assert (prefix / "share/jupyter/kernels/echo/kernel.json").exists()
+    # The same install again (a README's command run twice) is nothing to do, and says so.
     again = kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix))
-    assert_clean_error(again, 1, "already exists", "--replace")
-    assert kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix), "--replace").returncode == 0
+    assert again.returncode == 0 and "already installed" in again.stdout and "unchanged" in again.stdout, again
+    spec_file = prefix / "share/jupyter/kernels/echo/kernel.json"
+    spec_file.write_text(spec_file.read_text().replace('"Echo"', '"Edited by hand"'))
+    different = kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix))
+    assert_clean_error(different, 1, "a different kernel named 'echo' already exists", "--replace")
+    assert "Edited by hand" in spec_file.read_text(), "a different kernelspec must not be overwritten"
+    replaced = kk("install", "kernelkit.kernels.echo", "--prefix", str(prefix), "--replace", "--json")
+    assert replaced.returncode == 0 and json.loads(replaced.stdout)["unchanged"] is False
+    assert '"Echo"' in spec_file.read_text()
     assert kk("install", "x", "--user", "--prefix", str(prefix)).returncode == 2
 
 

@@ -118,9 +118,11 @@ def test_api_install_a_class_and_remove(jupyter: Jupyter) -> None:
     assert Path(spec.argv[0]).is_absolute()
     assert (spec.display_name, spec.language, spec.interrupt_mode, spec.kernel_protocol_version) == (
         "Echo", "Any text", "signal", "5.6")  # 5.6: the handshake (JEP 66)
+    assert kernelkit.install(EchoKernel, user=True).unchanged  # the same spec again: nothing to write
     with pytest.raises(KernelSpecExists, match="--replace"):
-        kernelkit.install(EchoKernel, user=True)
-    kernelkit.install(EchoKernel, display_name="Echo 2", user=True, replace=True)
+        kernelkit.install(EchoKernel, display_name="Echo 2", user=True)
+    assert kernelspec.get("echo").display_name == "Echo"
+    assert not kernelkit.install(EchoKernel, display_name="Echo 2", user=True, replace=True).unchanged
     assert kernelspec.get("ECHO").display_name == "Echo 2"
     assert kernelspec.remove("Echo") == jupyter.user_kernels / "echo"
     with pytest.raises(NoSuchKernel):
@@ -174,3 +176,20 @@ def test_install_validates_what_it_writes(jupyter: Jupyter) -> None:
 
 def test_env_expansion_matches_jupyter_client() -> None:
     assert kernelspec.expand_env({"P": "${HOME}/x:${UNSET_VAR_X}"}, {"HOME": "/h"}) == {"P": "/h/x:${UNSET_VAR_X}"}
+
+
+def test_matches_compares_every_file_an_install_would_write(tmp_path: Path) -> None:
+    source = tmp_path / "spec-src"
+    (source / "sub").mkdir(parents=True)
+    (source / "kernel.js").write_text("// js")
+    (source / "sub" / "data.txt").write_text("data")
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"\x89PNG fake")
+    spec = {"argv": ["python", "-f", "{connection_file}"], "display_name": "M", "language": "text"}
+    folder = kernelspec.install(spec, "m", prefix=tmp_path / "env", files={"logo-64x64.png": logo}, source_dir=source)
+    assert kernelspec.matches(folder, spec, {"logo-64x64.png": logo}, source)
+    assert not kernelspec.matches(folder, {**spec, "display_name": "N"}, {"logo-64x64.png": logo}, source)
+    assert not kernelspec.matches(folder, spec, {}, source)  # the installed logo is not asked for
+    logo.write_bytes(b"\x89PNG other")
+    assert not kernelspec.matches(folder, spec, {"logo-64x64.png": logo}, source)
+    assert not kernelspec.matches(tmp_path / "nowhere", spec)

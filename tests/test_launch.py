@@ -94,6 +94,42 @@ def test_terminal_kernel_explains_ctrl_c_once_and_ctrl_backslash_removes_its_fil
             proc.wait()
 
 
+def test_terminal_kernel_ctrl_c_during_a_cell_interrupts_it_without_the_stop_hint(tmp_path: Path) -> None:
+    """Ctrl-C while a cell runs is an interrupt, not a question about stopping: no hint then."""
+    from conftest import TEST_KERNEL_ENV
+
+    path = os.pathsep.join(filter(None, [TEST_KERNEL_ENV["PYTHONPATH"], os.environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen([sys.executable, "-m", "kernelkit_launcher", "sleepy_kernel"], stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": path})
+    try:
+        assert proc.stderr is not None
+        lines = [proc.stderr.readline(), proc.stderr.readline()]
+        match = re.search(r"--existing (\S+\.json)", "".join(lines))
+        assert match, f"no attach hint in {lines!r}"
+        client = BlockingKernelClient(connection_file=match.group(1))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=10)
+            msg_id = client.execute("30")
+            while True:  # the cell is running once it has printed
+                msg = client.get_iopub_msg(timeout=10)
+                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+                    break
+            proc.send_signal(signal.SIGINT)
+            reply = client.get_shell_msg(timeout=10)
+            assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+        finally:
+            client.stop_channels()
+        proc.send_signal(signal.SIGQUIT)
+        assert proc.wait(timeout=10) == 0
+        assert "Ctrl-C interrupts" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_kernel_given_a_connection_file_leaves_it_on_ctrl_backslash(tmp_path: Path) -> None:
     """A frontend owns the file it passes with -f: SIGQUIT must not remove it (and prints no terminal hint)."""
     from jupyter_client.connect import write_connection_file

@@ -57,7 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--python", metavar="PATH", help=f"interpreter to pin in argv (default: this one, {sys.executable})"
     )
-    parser.add_argument("--replace", action="store_true", help="overwrite a kernel of the same name in that location")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite a different kernel of the same name there (the same one again: left as it is)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the kernel.json and write nothing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run)
@@ -96,6 +100,9 @@ def report(result: InstallResult, as_json: bool, detail: str) -> None:
         print(f"# would write {os.path.join(result.resource_dir, 'kernel.json')}")
         print(json.dumps(result.kernel_json, indent=1))
     else:
-        print(f"Installed kernel {result.name!r} in {result.resource_dir}")
+        if result.unchanged:
+            print(f"Kernel {result.name!r} is already installed in {result.resource_dir}, unchanged")
+        else:
+            print(f"Installed kernel {result.name!r} in {result.resource_dir}")
         print(f"  {detail}")
         print(f"  check it with: kernelkit doctor {result.name}")

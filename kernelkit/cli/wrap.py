@@ -74,7 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--user", action="store_true", help="the user's Jupyter data dir (default)")
     where.add_argument("--sys-prefix", action="store_true", help=f"this environment ({sys.prefix}/share/jupyter)")
     where.add_argument("--prefix", metavar="PATH", help="PATH/share/jupyter/kernels")
-    install.add_argument("--replace", action="store_true", help="overwrite a kernel of the same name in that location")
+    install.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite a different kernel of the same name there (the same one again: left as it is)",
+    )
     install.add_argument("--dry-run", action="store_true", help="print the kernel.json and write nothing")
     install.add_argument("--json", action="store_true", help="print the result as JSON")
     install.set_defaults(run=run_install)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kernelkit._log import log
 from kernelkit.transport import connection, handshake
 from kernelkit.transport.connection import ConnectionFileError, ConnectionInfo, RegistrationInfo
+from kernelkit.transport.interrupts import InterruptGate
 from kernelkit.transport.server import KernelServer, KernelStartError
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def serve(kernel_class: type[Any], args: argparse.Namespace, app: KernelApp | No
     app.kernel = kernel
     server.start()
     if created:
-        _terminal_signals(path, standalone=not args.connection_file)
+        _terminal_signals(path, not args.connection_file, server.interrupts)
     try:
         if created or unbound:
             connection.write(info, path)
@@ -241,13 +242,14 @@ STOP_HINT = (
 )
 
 
-def _terminal_signals(path: str | os.PathLike[str], standalone: bool) -> None:
+def _terminal_signals(path: str | os.PathLike[str], standalone: bool, gate: InterruptGate) -> None:
     """For a kernel that wrote its own connection file (call after the server installed its handlers).
 
     SIGQUIT (Ctrl-\\) removes that file and then stops the kernel as SIGTERM does; the
     default action would kill the process and leave the file behind. A kernel started from a
-    terminal (no ``-f``) also says once, at the first Ctrl-C, how to stop it: Ctrl-C only
-    interrupts user code, so an idle kernel otherwise ignores it without a word.
+    terminal (no ``-f``) also says once, at the first Ctrl-C that finds no cell running, how to
+    stop it: Ctrl-C only interrupts user code, so an idle kernel otherwise ignores it without a
+    word (a Ctrl-C during a cell interrupts the cell, and says nothing).
     """
     on_sigterm = signal.getsignal(signal.SIGTERM)
 
@@ -262,15 +264,9 @@ def _terminal_signals(path: str | os.PathLike[str], standalone: bool) -> None:
     signal.signal(signal.SIGQUIT, on_sigquit)
     if not standalone:
         return
-    on_sigint = signal.getsignal(signal.SIGINT)
-    hinted = False
 
-    def on_sigint_hint(signum: int, frame: Any) -> None:
-        nonlocal hinted
-        if not hinted:
-            hinted = True
-            print(STOP_HINT.format(pid=os.getpid()), file=sys.__stderr__, flush=True)
-        if callable(on_sigint):
-            on_sigint(signum, frame)
+    def hint_once() -> None:
+        gate.on_idle = None
+        print(STOP_HINT.format(pid=os.getpid()), file=sys.__stderr__, flush=True)
 
-    signal.signal(signal.SIGINT, on_sigint_hint)
+    gate.on_idle = hint_once

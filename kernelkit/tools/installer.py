@@ -60,6 +60,8 @@ class InstallResult:
     kernel_json: dict[str, Any]
     python: str | None
     dry_run: bool
+    #: The kernelspec was already installed exactly so: nothing was written.
+    unchanged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,7 +70,44 @@ class InstallResult:
             "spec": self.kernel_json,
             "python": self.python,
             "dry_run": self.dry_run,
+            "unchanged": self.unchanged,
         }
+
+
+def write(
+    kernel_json: dict[str, Any],
+    name: str,
+    python: str | None,
+    *,
+    user: bool = False,
+    prefix: str | os.PathLike[str] | None = None,
+    sys_prefix: bool = False,
+    files: Mapping[str, str | os.PathLike[str]] | None = None,
+    source_dir: Path | None = None,
+    replace: bool = False,
+    dry_run: bool = False,
+) -> InstallResult:
+    """Write the kernelspec (unless ``dry_run``, or it is installed exactly so already) and say what was done.
+
+    Shared by ``kernelkit install`` and ``kernelkit wrap install``. A different kernelspec of
+    the same name is replaced only with ``replace``.
+    """
+    resource_dir = kernelspec.destination_dir(user=user, prefix=prefix, sys_prefix=sys_prefix) / name
+    unchanged = False
+    if not dry_run:
+        unchanged = not replace and kernelspec.matches(resource_dir, kernel_json, files, source_dir)
+        if not unchanged:
+            resource_dir = kernelspec.install(
+                kernel_json,
+                name,
+                user=user,
+                prefix=prefix,
+                sys_prefix=sys_prefix,
+                files=files,
+                source_dir=source_dir,
+                replace=replace,
+            )
+    return InstallResult(name, resource_dir, kernel_json, python, dry_run, unchanged)
 
 
 def install(
@@ -99,7 +138,8 @@ def install(
     kernel_args = [str(a) for a in kernel_args]
     if interrupt_mode is not None and interrupt_mode not in kernelspec.INTERRUPT_MODES:
         raise KernelSpecError(f"--interrupt-mode must be 'signal' or 'message', not {interrupt_mode!r}")
-    kernels_dir = kernelspec.destination_dir(user=user, prefix=prefix, sys_prefix=sys_prefix)
+    # Conflicting location options fail here, before the slow probe of the target.
+    kernelspec.destination_dir(user=user, prefix=prefix, sys_prefix=sys_prefix)
     interpreter = _interpreter(python)
     files = _logo_files(logo)
     source_dir: Path | None = None
@@ -120,19 +160,18 @@ def install(
         kernel_json["interrupt_mode"] = interrupt_mode
     if metadata:
         kernel_json["metadata"] = {**kernel_json.get("metadata", {}), **metadata}
-    resource_dir = kernels_dir / final_name
-    if not dry_run:
-        resource_dir = kernelspec.install(
-            kernel_json,
-            final_name,
-            user=user,
-            prefix=prefix,
-            sys_prefix=sys_prefix,
-            files=files,
-            source_dir=source_dir,
-            replace=replace,
-        )
-    return InstallResult(final_name, resource_dir, kernel_json, interpreter, dry_run)
+    return write(
+        kernel_json,
+        final_name,
+        interpreter,
+        user=user,
+        prefix=prefix,
+        sys_prefix=sys_prefix,
+        files=files,
+        source_dir=source_dir,
+        replace=replace,
+        dry_run=dry_run,
+    )
 
 
 def _interpreter(python: str | os.PathLike[str] | None) -> str:

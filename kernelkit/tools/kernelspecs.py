@@ -351,7 +351,7 @@ def install(
     existing = [p for p in _listdir(kernels_dir) if p.name.lower() == name]
     if existing and not replace:
         raise KernelSpecExists(
-            f"a kernel named {name!r} already exists in {existing[0]}; "
+            f"a different kernel named {name!r} already exists in {existing[0]}; "
             "add --replace to overwrite it or choose another --name"
         )
     try:
@@ -364,7 +364,7 @@ def install(
             shutil.copytree(source_dir, staging, dirs_exist_ok=True)
         for dest_name, source in (files or {}).items():
             shutil.copyfile(source, staging / dest_name)
-        (staging / KERNEL_JSON).write_text(json.dumps(dict(kernel_json), indent=1) + "\n", encoding="utf-8")
+        (staging / KERNEL_JSON).write_bytes(_kernel_json_bytes(kernel_json))
         staging.chmod(0o755)
         for old in existing:
             _rmtree(old)
@@ -373,6 +373,37 @@ def install(
         shutil.rmtree(staging, ignore_errors=True)
         raise NotWritable(_not_writable(kernels_dir, exc, user)) from None
     return target
+
+
+def _kernel_json_bytes(kernel_json: Mapping[str, Any]) -> bytes:
+    return (json.dumps(dict(kernel_json), indent=1) + "\n").encode("utf-8")
+
+
+def matches(
+    folder: Path,
+    kernel_json: Mapping[str, Any],
+    files: Mapping[str, str | os.PathLike[str]] | None = None,
+    source_dir: str | os.PathLike[str] | None = None,
+) -> bool:
+    """Whether ``folder`` holds exactly what :func:`install` would write there, file for file.
+
+    Installing the same kernel again is then nothing to do, not a name clash (as re-running a
+    README's install command must succeed).
+    """
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    try:
+        if not folder.is_dir():
+            return False
+        expected = tree(Path(source_dir)) if source_dir is not None else {}
+        for dest_name, source in (files or {}).items():
+            expected[dest_name] = Path(source).read_bytes()
+        expected[KERNEL_JSON] = _kernel_json_bytes(kernel_json)
+        return tree(folder) == expected
+    except OSError:
+        return False
 
 
 def _listdir(folder: Path) -> list[Path]:

@@ -17,8 +17,9 @@ import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kernelkit.protocol.wire import PROTOCOL_VERSION
 from kernelkit.tools import kernelspecs as kernelspec
-from kernelkit.tools.installer import InstallResult
+from kernelkit.tools.installer import InstallResult, advertised_protocol_version, write
 from kernelkit.tools.kernelspecs import KernelSpecError
 from kernelkit.wrap import profiles
 
@@ -157,15 +158,18 @@ def install(
             },
             "supported_encryption": ["curve"],
         },
-        "kernel_protocol_version": "5.5",
+        "kernel_protocol_version": advertised_protocol_version(PROTOCOL_VERSION),
     }
-    kernels_dir = kernelspec.destination_dir(user=user, prefix=prefix, sys_prefix=sys_prefix)
-    resource_dir = kernels_dir / kernel_name
-    if not dry_run:
-        resource_dir = kernelspec.install(
-            kernel_json, kernel_name, user=user, prefix=prefix, sys_prefix=sys_prefix, replace=replace
-        )
-    return InstallResult(kernel_name, resource_dir, kernel_json, python, dry_run)
+    return write(
+        kernel_json,
+        kernel_name,
+        python,
+        user=user,
+        prefix=prefix,
+        sys_prefix=sys_prefix,
+        replace=replace,
+        dry_run=dry_run,
+    )
 
 
 def wrapped_profile(argv: Sequence[str]) -> profiles.Profile | None:

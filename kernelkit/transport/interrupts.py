@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from kernelkit._log import log
@@ -22,6 +23,9 @@ class InterruptGate:
         self._pending = False
         self._main = threading.main_thread().ident
         self._critical = _Critical(self)
+        #: Called for a SIGINT that finds no user code running, which otherwise ignores it (a
+        #: kernel started from a terminal says there how to stop it).
+        self.on_idle: Callable[[], None] | None = None
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._on_sigint)
@@ -29,6 +33,8 @@ class InterruptGate:
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         if not self.armed:
             log.info("SIGINT while idle: nothing to interrupt")
+            if self.on_idle is not None:
+                self.on_idle()
             return
         if self._depth:
             self._pending = True
