@@ -62,14 +62,57 @@ CELLS = {
     "async-kernel": (PY_CELL, PY_STREAM),
     "bash": ("echo x", 'yes "{line}" | head -c {size}'),
 }
-VERSIONS = ["kernelkit", "ipykernel", "ipython", "metakernel", "xeus-python", "xeus-python-shell", "akernel",
-            "async-kernel", "bash_kernel", "pexpect", "anyio", "jupyter_client", "jupyter_core", "pyzmq", "orjson"]
+VERSIONS = [
+    "kernelkit",
+    "ipykernel",
+    "ipython",
+    "metakernel",
+    "xeus-python",
+    "xeus-python-shell",
+    "akernel",
+    "async-kernel",
+    "bash_kernel",
+    "pexpect",
+    "anyio",
+    "jupyter_client",
+    "jupyter_core",
+    "pyzmq",
+    "orjson",
+]
 # About 8 minutes on 2 cores, most of it bash_kernel (0.1 s per cell, 40 s per 10 MB); the timeout
 # (per kernel and step) covers its 1000 pipelined requests.
-COUNTS = ["--starts", "5", "--cells", "300", "--warmup", "50", "--stream-reps", "3", "--requests", "1000",
-          "--timeout", "300"]
-QUICK = ["--starts", "2", "--python-starts", "1", "--cells", "30", "--warmup", "5", "--stream-mb", "1",
-         "--stream-reps", "1", "--requests", "100", "--timeout", "60"]
+COUNTS = [
+    "--starts",
+    "5",
+    "--cells",
+    "300",
+    "--warmup",
+    "50",
+    "--stream-reps",
+    "3",
+    "--requests",
+    "1000",
+    "--timeout",
+    "300",
+]
+QUICK = [
+    "--starts",
+    "2",
+    "--python-starts",
+    "1",
+    "--cells",
+    "30",
+    "--warmup",
+    "5",
+    "--stream-mb",
+    "1",
+    "--stream-reps",
+    "1",
+    "--requests",
+    "100",
+    "--timeout",
+    "60",
+]
 
 
 def pip(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -103,8 +146,13 @@ def install(venv: Path) -> dict[str, str]:
 def isolate(root: Path) -> dict[str, str]:
     env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1")
     env.pop("PYTHONPATH", None)
-    for var, sub in (("JUPYTER_PATH", "path"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")):
+    for var, sub in (
+        ("JUPYTER_PATH", "path"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("IPYTHONDIR", "ipython"),
+    ):
         (root / sub).mkdir(parents=True)
         env[var] = str(root / sub)
     return env
@@ -123,16 +171,41 @@ def write_specs(venv: Path, kernels: Path, env: dict[str, str]) -> dict[str, str
     python = str(venv / "bin" / "python")
     missing = {}
     cf = "{connection_file}"
-    write_spec(kernels, "echo-ipykernel", {"argv": [python, str(HERE / "echo_ipykernel.py"), "-f", cf],
-                                           "display_name": "EchoKernel (ipykernel)", "language": "text"})
-    write_spec(kernels, "echo-kernelkit", {"argv": [python, "-m", "kernelkit.kernels.echo", "-f", cf],
-                                           "display_name": "EchoKernel (kernelkit)", "language": "text"})
-    write_spec(kernels, "metakernel-echo", {"argv": [python, str(HERE / "echo_metakernel.py"), "-f", cf],
-                                            "display_name": "EchoKernel (MetaKernel)", "language": "text"})
+    write_spec(
+        kernels,
+        "echo-ipykernel",
+        {
+            "argv": [python, str(HERE / "echo_ipykernel.py"), "-f", cf],
+            "display_name": "EchoKernel (ipykernel)",
+            "language": "text",
+        },
+    )
+    write_spec(
+        kernels,
+        "echo-kernelkit",
+        {
+            "argv": [python, "-m", "kernelkit.kernels.echo", "-f", cf],
+            "display_name": "EchoKernel (kernelkit)",
+            "language": "text",
+        },
+    )
+    write_spec(
+        kernels,
+        "metakernel-echo",
+        {
+            "argv": [python, str(HERE / "echo_metakernel.py"), "-f", cf],
+            "display_name": "EchoKernel (MetaKernel)",
+            "language": "text",
+        },
+    )
     # The specs the wheels install into VENV/share/jupyter/kernels: their argv starts with a bare
     # "python", "python3.11" or "akernel"; pin it to the venv.
-    for name, source in (("python3", "python3"), ("xpython", "xpython"), ("akernel", "akernel"),
-                         ("async-kernel", "async")):
+    for name, source in (
+        ("python3", "python3"),
+        ("xpython", "xpython"),
+        ("akernel", "akernel"),
+        ("async-kernel", "async"),
+    ):
         installed = venv / "share" / "jupyter" / "kernels" / source
         if not (installed / "kernel.json").is_file():
             missing[name] = f"no kernelspec at {installed} (package not installed?)"
@@ -144,8 +217,9 @@ def write_specs(venv: Path, kernels: Path, env: dict[str, str]) -> dict[str, str
         write_spec(kernels, name, spec, installed)
     # bash_kernel's own installer, into a prefix on the temporary JUPYTER_PATH (argv: sys.executable).
     prefix = kernels.parent / "bash-prefix"
-    done = subprocess.run([python, "-m", "bash_kernel.install", "--prefix", str(prefix)], env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [python, "-m", "bash_kernel.install", "--prefix", str(prefix)], env=env, capture_output=True, text=True
+    )
     spec_dir = prefix / "share" / "jupyter" / "kernels" / "bash"
     if done.returncode or not spec_dir.is_dir():
         missing["bash"] = f"bash_kernel.install failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}"
@@ -155,11 +229,13 @@ def write_specs(venv: Path, kernels: Path, env: dict[str, str]) -> dict[str, str
 
 
 def versions(python: Path) -> dict[str, str | None]:
-    code = ("import importlib.metadata as m, json, sys, zmq\n"
-            "def v(n):\n try: return m.version(n)\n except m.PackageNotFoundError: return None\n"
-            f"d = {{n: v(n) for n in {VERSIONS!r}}}\n"
-            "d['libzmq'] = zmq.zmq_version(); d['python'] = sys.version.split()[0]\n"
-            "print(json.dumps(d))")
+    code = (
+        "import importlib.metadata as m, json, sys, zmq\n"
+        "def v(n):\n try: return m.version(n)\n except m.PackageNotFoundError: return None\n"
+        f"d = {{n: v(n) for n in {VERSIONS!r}}}\n"
+        "d['libzmq'] = zmq.zmq_version(); d['python'] = sys.version.split()[0]\n"
+        "print(json.dumps(d))"
+    )
     out = json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
     bash = subprocess.run(["bash", "--version"], capture_output=True, text=True).stdout.splitlines()
     out["bash"] = bash[0] if bash else None
@@ -211,17 +287,32 @@ def table(results: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--venv", metavar="DIR", default=str(HERE / ".venv-anchors"),
-                        help="the venv to create or reuse (default benchmarks/.venv-anchors)")
-    parser.add_argument("--out", metavar="DIR", default=str(HERE / "results" / "anchors"),
-                        help="results.json, chart.png, table.md (default benchmarks/results/anchors)")
+    parser.add_argument(
+        "--venv",
+        metavar="DIR",
+        default=str(HERE / ".venv-anchors"),
+        help="the venv to create or reuse (default benchmarks/.venv-anchors)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=str(HERE / "results" / "anchors"),
+        help="results.json, chart.png, table.md (default benchmarks/results/anchors)",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: few iterations, 1 MB stream")
     parser.add_argument("--no-install", action="store_true", help="use the venv as it is")
-    parser.add_argument("--conformance", action="store_true",
-                        help="run `kernelkit test` on the anchors instead of the benchmark (docs/conformance.md); "
-                        "writes conformance.json into --out")
-    parser.add_argument("bench_args", nargs="*", metavar="BENCH OPTIONS",
-                        help="after --: more options for kernelkit bench (they override the counts)")
+    parser.add_argument(
+        "--conformance",
+        action="store_true",
+        help="run `kernelkit test` on the anchors instead of the benchmark (docs/conformance.md); "
+        "writes conformance.json into --out",
+    )
+    parser.add_argument(
+        "bench_args",
+        nargs="*",
+        metavar="BENCH OPTIONS",
+        help="after --: more options for kernelkit bench (they override the counts)",
+    )
     args = parser.parse_args()
     venv, out = Path(args.venv).resolve(), Path(args.out).resolve()
     python = venv / "bin" / "python"
@@ -238,15 +329,26 @@ def main() -> int:
             command = [str(python), "-m", "kernelkit", "test", *names, "--timeout", "10", *args.bench_args]
             print("$ " + " ".join(command[1:]), file=sys.stderr)
             done = subprocess.run(command, env=env, cwd=root)
-            subprocess.run([*command, "--json"], env=env, cwd=root,
-                           stdout=(out / "conformance.json").open("w", encoding="utf-8"))
+            subprocess.run(
+                [*command, "--json"], env=env, cwd=root, stdout=(out / "conformance.json").open("w", encoding="utf-8")
+            )
             return done.returncode
         cells = []
         for name, (trivial, stream) in CELLS.items():
             cells += ["--cell", f"{name}={trivial}", "--stream-cell", f"{name}={stream}"]
-        command = [str(python), "-m", "kernelkit", "bench", *names, "--out", str(out), *cells,
-                   *(QUICK if args.quick else COUNTS), *args.bench_args]
-        print("$ " + " ".join(command[1:3] + ["bench", *names, "..."]), file=sys.stderr)
+        command = [
+            str(python),
+            "-m",
+            "kernelkit",
+            "bench",
+            *names,
+            "--out",
+            str(out),
+            *cells,
+            *(QUICK if args.quick else COUNTS),
+            *args.bench_args,
+        ]
+        print("$ " + " ".join([*command[1:3], "bench", *names, "..."]), file=sys.stderr)
         status = subprocess.run(command, env=env, cwd=root).returncode
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -261,8 +363,12 @@ def main() -> int:
             entry["error"] = f"{install_errors[req]} (then {entry['error']})"
         elif not entry["ok"] and name in missing:
             entry["error"] = f"{missing[name]} (then {entry['error']})"
-    results["anchors"] = {"versions": versions(python), "install_errors": install_errors,
-                          "missing_kernelspecs": missing, "command": " ".join(["python", *sys.argv])}
+    results["anchors"] = {
+        "versions": versions(python),
+        "install_errors": install_errors,
+        "missing_kernelspecs": missing,
+        "command": " ".join(["python", *sys.argv]),
+    }
     results_file.write_text(json.dumps(results, indent=1), encoding="utf-8")
     sys.path.insert(0, str(REPO))
     markdown = table(results)

@@ -38,8 +38,13 @@ FORBIDDEN = ("IPython", "ipykernel", "tornado", "traitlets")
 def isolate() -> Path:
     """Temporary Jupyter and IPython dirs, so no installed kernelspec or config leaks in."""
     root = Path(tempfile.mkdtemp(prefix="kernelkit-compare-"))
-    for var, sub in (("JUPYTER_PATH", "path"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")):
+    for var, sub in (
+        ("JUPYTER_PATH", "path"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("IPYTHONDIR", "ipython"),
+    ):
         (root / sub).mkdir()
         os.environ[var] = str(root / sub)
     os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
@@ -52,8 +57,9 @@ def isolate() -> Path:
 
 def imported_at_start() -> list[str]:
     """Top-level modules ``import kernelkit`` imports (from ``python -X importtime``)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import kernelkit"],
-                         capture_output=True, text=True, check=True).stderr
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import kernelkit"], capture_output=True, text=True, check=True
+    ).stderr
     names = {line.split("|")[-1].strip() for line in out.splitlines() if line.startswith("import time:")}
     return sorted(names - {"package"})
 
@@ -86,8 +92,11 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(kernelkit.__file__)], check=True)
     from kernelkit.tools.bench import format_table, run
 
-    counts = (dict(starts=3, cells=150, warmup=30, stream_reps=2, pipeline_requests=400) if args.quick
-              else dict(starts=9, cells=1000, warmup=200, stream_reps=5, pipeline_requests=2000))
+    counts = (
+        dict(starts=3, cells=150, warmup=30, stream_reps=2, pipeline_requests=400)
+        if args.quick
+        else dict(starts=9, cells=1000, warmup=200, stream_reps=5, pipeline_requests=2000)
+    )
     results = run(list(KERNELS), **counts, progress=lambda text: print(text, file=sys.stderr, flush=True))
     modules = imported_at_start()
     leaked = sorted(m for m in modules if m.split(".")[0] in FORBIDDEN)
@@ -100,8 +109,10 @@ def main() -> int:
     print("\nTargets (echo-kernelkit):")
     for label, ratio, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {label:<32} {'-' if ratio is None else f'{ratio:.2f}×'}")
-    print(f"\n`import kernelkit` imports {len(modules)} modules; "
-          f"IPython/ipykernel/tornado/traitlets: {', '.join(leaked) or 'none'}")
+    print(
+        f"\n`import kernelkit` imports {len(modules)} modules; "
+        f"IPython/ipykernel/tornado/traitlets: {', '.join(leaked) or 'none'}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     shutil.rmtree(root, ignore_errors=True)

@@ -101,8 +101,11 @@ def direct(name: str, starts: int, trips: int) -> tuple[list[float], list[tuple[
                     reply = time.perf_counter() - t
                     while True:
                         msg = kc.get_iopub_msg(timeout=30)
-                        if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
-                                and msg["content"]["execution_state"] == "idle"):
+                        if (
+                            msg["parent_header"].get("msg_id") == msg_id
+                            and msg["msg_type"] == "status"
+                            and msg["content"]["execution_state"] == "idle"
+                        ):
                             break
                     trip_times.append((reply, time.perf_counter() - t))
         finally:
@@ -111,8 +114,9 @@ def direct(name: str, starts: int, trips: int) -> tuple[list[float], list[tuple[
     return start_times, trip_times
 
 
-def through(gw: Gateway, name: str, starts: int, trips: int,
-            quickack: bool = False) -> tuple[list[float], list[tuple[float, float]]]:
+def through(
+    gw: Gateway, name: str, starts: int, trips: int, quickack: bool = False
+) -> tuple[list[float], list[tuple[float, float]]]:
     start_times, trip_times = [], []
     for i in range(starts):
         elapsed, kernel_id, ws = ws_start(gw, name)
@@ -180,10 +184,14 @@ def main() -> None:
             cells += [fmt.format(k[n]), fmt.format(p[n]) if p else "n/a", f"{p[n] / k[n]:.1f}x" if p else "n/a"]
         return f"| {path} | " + " | ".join(cells) + " |"
 
-    print(f"\nEnterprise Gateway {eg_kit.EG_VERSION}; {args.starts} starts, {args.round_trips} round trips per path; "
-          "medians in ms; kk = kernelkit echo, ipk = ipykernel python3, ratio = ipk / kk\n")
-    print("| path | start→first reply, kk | ipk | ratio | execute→reply, kk | ipk | ratio "
-          "| execute→reply+idle, kk | ipk | ratio |")
+    print(
+        f"\nEnterprise Gateway {eg_kit.EG_VERSION}; {args.starts} starts, {args.round_trips} round trips per path; "
+        "medians in ms; kk = kernelkit echo, ipk = ipykernel python3, ratio = ipk / kk\n"
+    )
+    print(
+        "| path | start→first reply, kk | ipk | ratio | execute→reply, kk | ipk | ratio "
+        "| execute→reply+idle, kk | ipk | ratio |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(row("direct (jupyter_client)", ECHO_LOCAL, IPYKERNEL_LOCAL))
     print(row("EG local", ECHO_LOCAL, IPYKERNEL_LOCAL))
@@ -194,8 +202,10 @@ def main() -> None:
     d = results[("direct (jupyter_client)", ECHO_LOCAL)]
     for path, key in (("EG local", ECHO_LOCAL), ("EG over SSH", ECHO_SSH)):
         e = results[(path, key)]
-        print(f"kernelkit echo, {path} / direct: start {e[0] / d[0]:.1f}x, reply {e[1] / d[1]:.1f}x, "
-              f"reply+idle {e[2] / d[2]:.1f}x")
+        print(
+            f"kernelkit echo, {path} / direct: start {e[0] / d[0]:.1f}x, reply {e[1] / d[1]:.1f}x, "
+            f"reply+idle {e[2] / d[2]:.1f}x"
+        )
 
 
 if __name__ == "__main__":

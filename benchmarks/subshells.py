@@ -5,8 +5,9 @@
 In one run:
 
 1. the main-shell round trip (execute_request → reply and idle) of the echo kernel, which does
-   not opt in, sample by sample alternating between the two, on this checkout and on ``--baseline-ref`` (its ``kernelkit/`` is exported with
-   ``git archive`` and put first on the kernel's PYTHONPATH): must stay within 5%;
+   not opt in, sample by sample alternating between the two, on this checkout and on
+   ``--baseline-ref`` (its ``kernelkit/`` is exported with ``git archive`` and put first on the
+   kernel's PYTHONPATH): must stay within 5%;
 2. a subshell's round trip (kernel_info_request on the subshell → reply and idle) for
    tests/kernels/subshell_kernel.py (calc, ``subshells = True``) and for ipykernel 7, while the
    main shell is idle, sleeps (``time.sleep``: waiting on I/O releases the GIL) and runs a
@@ -26,14 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from kernelkit.protocol.wire import DELIMITER, Signer
-from kernelkit.tools.bench import Running
+from kernelkit.tools.bench.driving import BenchKernel
+from kernelkit.tools.kernelspecs import get
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -42,8 +42,13 @@ EXECUTE = {"silent": False, "store_history": True, "user_expressions": {}, "allo
 
 def isolate(baseline: Path) -> Path:
     root = Path(tempfile.mkdtemp(prefix="kernelkit-subshells-"))
-    for var, sub in (("JUPYTER_PATH", "path"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")):
+    for var, sub in (
+        ("JUPYTER_PATH", "path"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("IPYTHONDIR", "ipython"),
+    ):
         (root / sub).mkdir()
         os.environ[var] = str(root / sub)
     os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
@@ -51,8 +56,10 @@ def isolate(baseline: Path) -> Path:
     kernels = {
         "echo-before": ([py, "-m", "kernelkit.kernels.echo", "-f", "{connection_file}"], {"PYTHONPATH": str(baseline)}),
         "echo-after": ([py, "-m", "kernelkit.kernels.echo", "-f", "{connection_file}"], {"PYTHONPATH": str(REPO)}),
-        "kernelkit-subshells": ([py, "-m", "subshell_kernel", "-f", "{connection_file}"],
-                                {"PYTHONPATH": f"{REPO / 'tests' / 'kernels'}{os.pathsep}{REPO}"}),
+        "kernelkit-subshells": (
+            [py, "-m", "subshell_kernel", "-f", "{connection_file}"],
+            {"PYTHONPATH": f"{REPO / 'tests' / 'kernels'}{os.pathsep}{REPO}"},
+        ),
         "ipykernel": ([py, "-m", "ipykernel_launcher", "-f", "{connection_file}"], {}),
     }
     for name, (argv, env) in kernels.items():
@@ -65,34 +72,26 @@ def isolate(baseline: Path) -> Path:
 
 def export_baseline(ref: str, into: Path) -> str:
     """``git archive REF kernelkit`` into ``into``; the commit it names."""
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", ref], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "kernelkit"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return commit
 
 
 def request(
-    kernel: Running, msg_type: str, content: dict[str, Any], subshell_id: str | None = None
+    kernel: BenchKernel, msg_type: str, content: dict[str, Any], subshell_id: str | None = None
 ) -> tuple[str, list[bytes]]:
     """A signed request, with ``subshell_id`` in its header when given."""
-    client = kernel.client
-    assert client is not None
-    signer: Signer = client._signer
-    msg_id = os.urandom(16).hex()
-    header: dict[str, Any] = {"msg_id": msg_id, "msg_type": msg_type, "username": "bench", "session": client.session,
-                              "date": datetime.now(timezone.utc).isoformat(), "version": "5.5"}
-    if subshell_id is not None:
-        header["subshell_id"] = subshell_id
-    parts = [json.dumps(header).encode(), b"{}", b"{}", json.dumps(content).encode()]
-    return msg_id, [DELIMITER, signer.sign(parts), *parts]
+    extra = {} if subshell_id is None else {"subshell_id": subshell_id}
+    return kernel.client.frames(msg_type, content, header=kernel.client.header(msg_type, **extra))
 
 
 def round_trip(
-    kernel: Running, sock: zmq.Socket, msg_type: str, content: dict[str, Any], subshell_id: str | None = None
+    kernel: BenchKernel, sock: zmq.Socket, msg_type: str, content: dict[str, Any], subshell_id: str | None = None
 ) -> float:
     """Seconds from sending a request to having its reply and its idle status."""
-    assert kernel.client is not None
     msg_id, frames = request(kernel, msg_type, content, subshell_id)
     t0 = time.perf_counter()
     sock.send_multipart(frames)
@@ -102,9 +101,8 @@ def round_trip(
     return elapsed
 
 
-def create_subshell(kernel: Running) -> str:
+def create_subshell(kernel: BenchKernel) -> str:
     client = kernel.client
-    assert client is not None
     msg_id, frames = request(kernel, "create_subshell_request", {})
     client.control.send_multipart(frames)
     reply, _ = client.wait(msg_id, client.control, idle=False, timeout=30)
@@ -119,10 +117,9 @@ MAIN_CELLS = {
 }
 
 
-def wait_started(kernel: Running, msg_id: str, timeout: float = 30.0) -> None:
+def wait_started(kernel: BenchKernel, msg_id: str, timeout: float = 30.0) -> None:
     """Until the main shell's cell has begun (its ``execute_input``), and a moment more."""
     client = kernel.client
-    assert client is not None
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         if client.iopub.poll(100):
@@ -133,10 +130,9 @@ def wait_started(kernel: Running, msg_id: str, timeout: float = 30.0) -> None:
     raise RuntimeError("the main shell's cell did not start")
 
 
-def subshell_samples(kernel: Running, subshell_id: str, state: str, count: int, seconds: float) -> list[float]:
+def subshell_samples(kernel: BenchKernel, subshell_id: str, state: str, count: int, seconds: float) -> list[float]:
     """Round trips of kernel_info_request on the subshell while the main shell is in ``state``."""
     client = kernel.client
-    assert client is not None
     main_sock, sub_sock = client.shells
     cell = MAIN_CELLS[state]
     main_id = None
@@ -157,8 +153,9 @@ def subshell_samples(kernel: Running, subshell_id: str, state: str, count: int, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run, not for the record)")
-    parser.add_argument("--baseline-ref", default="main",
-                        help="git ref whose kernelkit/ is the 'before' (default: main)")
+    parser.add_argument(
+        "--baseline-ref", default="main", help="git ref whose kernelkit/ is the 'before' (default: main)"
+    )
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
     rounds, per_round = (3, 100) if args.quick else (10, 300)
@@ -166,14 +163,14 @@ def main() -> int:
 
     baseline = Path(tempfile.mkdtemp(prefix="kernelkit-baseline-"))
     root = None
-    kernels: dict[str, Running] = {}
+    kernels: dict[str, BenchKernel] = {}
     context = zmq.Context()
     try:
         commit = export_baseline(args.baseline_ref, baseline)
         root = isolate(baseline)
         os.chdir(root)  # kernels start here: no kernelkit/ in the working folder may shadow the one under test
         for name in ("echo-before", "echo-after", "kernelkit-subshells", "ipykernel"):
-            kernels[name] = Running(name, context, shells=2)
+            kernels[name] = BenchKernel(get(name), context, shells=2)
             kernels[name].connect_iopub()
         # 1. main-shell round trip of a kernel without subshells, before and after, interleaved
         # (alternating sample by sample, in both orders, so a change in the machine's load hits both alike)
@@ -182,7 +179,6 @@ def main() -> int:
             order = list(main_rt) if index % 2 == 0 else list(main_rt)[::-1]
             for name in order:
                 kernel = kernels[name]
-                assert kernel.client is not None
                 sample = round_trip(kernel, kernel.client.shell, "execute_request", {**EXECUTE, "code": "hi"})
                 main_rt[name].append(sample)
         # 2. a subshell's round trip, main shell idle / sleeping / busy, kernelkit and ipykernel alternating
@@ -204,33 +200,58 @@ def main() -> int:
     kk, ipk = "kernelkit-subshells", "ipykernel"
     rows = [
         ("main-shell round trip, echo (no subshells), before", f"{med['echo-before']:.3f} ms", "", ""),
-        ("main-shell round trip, echo (no subshells), after", f"{med['echo-after']:.3f} ms",
-         f"{med['echo-after'] / med['echo-before']:.3f}× before", "≤ 1.05×"),
+        (
+            "main-shell round trip, echo (no subshells), after",
+            f"{med['echo-after']:.3f} ms",
+            f"{med['echo-after'] / med['echo-before']:.3f}× before",
+            "≤ 1.05×",
+        ),
     ]
     checks = [med["echo-after"] / med["echo-before"] <= 1.05]
     for state in MAIN_CELLS:
         ratio_idle = smed[(kk, state)] / smed[(kk, "idle")]
         ratio_ipk = smed[(kk, state)] / smed[(ipk, state)]
         target = {"idle": "", "sleep": "≤ 2× idle", "busy loop": "≤ 0.5× ipykernel"}[state]
-        rows.append((f"subshell round trip, main shell {state}: kernelkit (n={len(sub_rt[(kk, state)])})",
-                     f"{smed[(kk, state)]:.2f} ms", f"{ratio_idle:.2f}× idle, {ratio_ipk:.2f}× ipykernel", target))
-        rows.append((f"subshell round trip, main shell {state}: ipykernel 7 (n={len(sub_rt[(ipk, state)])})",
-                     f"{smed[(ipk, state)]:.2f} ms", f"{smed[(ipk, state)] / smed[(ipk, 'idle')]:.2f}× idle", ""))
+        rows.append(
+            (
+                f"subshell round trip, main shell {state}: kernelkit (n={len(sub_rt[(kk, state)])})",
+                f"{smed[(kk, state)]:.2f} ms",
+                f"{ratio_idle:.2f}× idle, {ratio_ipk:.2f}× ipykernel",
+                target,
+            )
+        )
+        rows.append(
+            (
+                f"subshell round trip, main shell {state}: ipykernel 7 (n={len(sub_rt[(ipk, state)])})",
+                f"{smed[(ipk, state)]:.2f} ms",
+                f"{smed[(ipk, state)] / smed[(ipk, 'idle')]:.2f}× idle",
+                "",
+            )
+        )
         if state == "sleep":
             checks.append(ratio_idle <= 2.0)
         elif state == "busy loop":
             checks.append(ratio_ipk <= 0.5)
-    print(f"baseline: {args.baseline_ref} ({commit}); medians of reply + idle; "
-          f"{rounds * per_round} main-shell samples per kernel, alternating")
+    print(
+        f"baseline: {args.baseline_ref} ({commit}); medians of reply + idle; "
+        f"{rounds * per_round} main-shell samples per kernel, alternating"
+    )
     print()
     print("| measure | median | ratio | target |")
     print("|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "baseline": commit, "main_ms": med, "subshell_ms": {f"{k} / {s}": v for (k, s), v in smed.items()},
-        }, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "baseline": commit,
+                    "main_ms": med,
+                    "subshell_ms": {f"{k} / {s}": v for (k, s), v in smed.items()},
+                },
+                indent=1,
+            )
+        )
     failed = not all(checks)
     print("\n" + ("a target FAILED" if failed else "all targets met"))
     return 1 if failed else 0

@@ -37,8 +37,13 @@ THROUGHPUT_MB_S = 20.0
 
 def isolate() -> Path:
     root = Path(tempfile.mkdtemp(prefix="kernelkit-bench-wrap-"))
-    for var, sub in (("JUPYTER_PATH", "path"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")):
+    for var, sub in (
+        ("JUPYTER_PATH", "path"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("IPYTHONDIR", "ipython"),
+    ):
         (root / sub).mkdir()
         os.environ[var] = str(root / sub)
     os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
@@ -48,8 +53,15 @@ def isolate() -> Path:
     wrap.install("bash", name=WRAP, prefix=str(root / "prefix"))
     spec = root / "path" / "kernels" / BASH_KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({"argv": [sys.executable, "-m", "bash_kernel", "-f", "{connection_file}"],
-                                                  "display_name": "bash_kernel", "language": "bash"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "bash_kernel", "-f", "{connection_file}"],
+                "display_name": "bash_kernel",
+                "language": "bash",
+            }
+        )
+    )
     shutil.copytree(root / "prefix" / "share" / "jupyter" / "kernels" / WRAP, root / "path" / "kernels" / WRAP)
     write_floor_kernelspec(root / "path")
     return root
@@ -66,9 +78,14 @@ def bare_pty(cells: int, size: int) -> dict[str, float]:
     attrs[3] &= ~termios.ECHO
     attrs[1] &= ~termios.ONLCR
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    child = subprocess.Popen(["bash", "--norc", "--noprofile", "--noediting", "-i"], stdin=slave, stdout=slave,
-                             stderr=slave, start_new_session=True,
-                             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    child = subprocess.Popen(
+        ["bash", "--norc", "--noprofile", "--noediting", "-i"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
     os.close(slave)
     sentinel = b"__SENTINEL__>"
 
@@ -102,8 +119,11 @@ def bare_pty(cells: int, size: int) -> dict[str, float]:
         rates.append(size / 1e6 / (time.perf_counter() - t0))
     child.kill()
     os.close(master)
-    return {"roundtrip_us": statistics.median(samples) * 1e6, "roundtrip_after_idle_us": statistics.median(idle_samples) * 1e6,
-            "stream_mb_per_s": statistics.median(rates)}
+    return {
+        "roundtrip_us": statistics.median(samples) * 1e6,
+        "roundtrip_after_idle_us": statistics.median(idle_samples) * 1e6,
+        "stream_mb_per_s": statistics.median(rates),
+    }
 
 
 def in_process(cells: int) -> float:
@@ -131,19 +151,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--json", metavar="FILE", help="write all figures to FILE")
-    parser.add_argument("--bash-kernel-timeout", type=float, default=60.0, metavar="S",
-                        help="give up on bash_kernel's stream after S seconds (default 60)")
+    parser.add_argument(
+        "--bash-kernel-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="give up on bash_kernel's stream after S seconds (default 60)",
+    )
     args = parser.parse_args()
     root = isolate()
     from kernelkit.tools.bench import FLOOR_KERNEL, format_table, run
 
-    counts = (dict(starts=2, cells=60, warmup=10, stream_reps=2) if args.quick
-              else dict(starts=5, cells=200, warmup=30, stream_reps=3))
+    counts = (
+        dict(starts=2, cells=60, warmup=10, stream_reps=2)
+        if args.quick
+        else dict(starts=5, cells=200, warmup=30, stream_reps=3)
+    )
     stream = 'yes "{line}" | head -c {size}'
-    results = run([FLOOR_KERNEL, WRAP, BASH_KERNEL], **counts, clients=0, pipeline_requests=0, footprint=False,
-                  timeout=args.bash_kernel_timeout, progress=lambda t: print(t, file=sys.stderr, flush=True),
-                  cells_by_kernel={WRAP: "echo x", BASH_KERNEL: "echo x"},
-                  stream_cells={WRAP: stream, BASH_KERNEL: stream})
+    results = run(
+        [FLOOR_KERNEL, WRAP, BASH_KERNEL],
+        **counts,
+        clients=0,
+        pipeline_requests=0,
+        footprint=False,
+        timeout=args.bash_kernel_timeout,
+        progress=lambda t: print(t, file=sys.stderr, flush=True),
+        cells_by_kernel={WRAP: "echo x", BASH_KERNEL: "echo x"},
+        stream_cells={WRAP: stream, BASH_KERNEL: stream},
+    )
     bare = bare_pty(1000 if not args.quick else 200, 10_000_000)
     bare["do_execute_in_process_us"] = in_process(1000 if not args.quick else 200)
     results["bare_pty_bash"] = bare
@@ -153,17 +188,23 @@ def main() -> int:
     wrap_rt = kernels[WRAP].get("roundtrip_us", {}).get("median")
     bk_rt = kernels[BASH_KERNEL].get("roundtrip_us", {}).get("median")
     limit = floor_us + bare["roundtrip_after_idle_us"] if floor_us else None
-    print(f"\nbare pty round trip to bash (echo x, sentinel prompt): back to back {bare['roundtrip_us']:.0f} µs, "
-          f"after 0.5 ms idle (as between a kernel's cells) {bare['roundtrip_after_idle_us']:.0f} µs; "
-          f"bare pty throughput: {bare['stream_mb_per_s']:.0f} MB/s")
-    print(f"ReplKernel.do_execute('echo x') called in-process (the wrapper's own part): "
-          f"{bare['do_execute_in_process_us']:.0f} µs")
+    print(
+        f"\nbare pty round trip to bash (echo x, sentinel prompt): back to back {bare['roundtrip_us']:.0f} µs, "
+        f"after 0.5 ms idle (as between a kernel's cells) {bare['roundtrip_after_idle_us']:.0f} µs; "
+        f"bare pty throughput: {bare['stream_mb_per_s']:.0f} MB/s"
+    )
+    print(
+        f"ReplKernel.do_execute('echo x') called in-process (the wrapper's own part): "
+        f"{bare['do_execute_in_process_us']:.0f} µs"
+    )
     print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     if limit:
         print(f"physical limit (floor round trip + bare pty round trip after idle): {limit:.0f} µs")
     checks = []
     if wrap_rt:
-        checks.append((f"round trip median ≤ {ROUND_TRIP_LIMIT_MS} ms", wrap_rt / 1000, wrap_rt / 1000 <= ROUND_TRIP_LIMIT_MS))
+        checks.append(
+            (f"round trip median ≤ {ROUND_TRIP_LIMIT_MS} ms", wrap_rt / 1000, wrap_rt / 1000 <= ROUND_TRIP_LIMIT_MS)
+        )
         if limit:
             checks.append(("round trip ≤ 1.5× physical limit", wrap_rt / limit, wrap_rt / limit <= 1.5))
         if bk_rt:

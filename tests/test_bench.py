@@ -141,3 +141,26 @@ def test_bad_cell_options(option: str, value: str, message: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "kernelkit", "bench", ECHO, option, value],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr
+
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.mark.parametrize("script", ["anchors", "compare", "cpu_by_thread", "enterprise_gateway", "subshells", "wrap"])
+def test_benchmark_scripts_import_and_explain_themselves(script: str) -> None:
+    """The scripts behind docs/benchmarks.md must keep up with the API they drive (one went stale once)."""
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / f"{script}.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage:"), proc.stderr
+
+
+def test_cpu_by_thread_prints_a_row_per_kernel() -> None:
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "cpu_by_thread.py"), ECHO, CALC, "--rounds", "2",
+                           "--cells", "5", "--cell", "1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
+    assert set(rows) == {ECHO, CALC}, proc.stdout
+    assert "(1.00×)" in rows[ECHO]  # the first kernel is the reference
+    failed = subprocess.run([sys.executable, str(BENCHMARKS / "cpu_by_thread.py"), ECHO, "no-such-kernel-xyz"],
+                            capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1 and "no-such-kernel-xyz" in failed.stderr and "Traceback" not in failed.stderr
