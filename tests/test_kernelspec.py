@@ -193,3 +193,24 @@ def test_matches_compares_every_file_an_install_would_write(tmp_path: Path) -> N
     logo.write_bytes(b"\x89PNG other")
     assert not kernelspec.matches(folder, spec, {"logo-64x64.png": logo}, source)
     assert not kernelspec.matches(tmp_path / "nowhere", spec)
+
+
+def test_matches_follows_symlinked_folders_as_install_copies_them(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "data.txt").write_text("data")
+    source = tmp_path / "spec-src"
+    source.mkdir()
+    (source / "linked").symlink_to(real, target_is_directory=True)
+    spec = {"argv": ["python", "-f", "{connection_file}"], "display_name": "L", "language": "text"}
+    folder = kernelspec.install(spec, "l", prefix=tmp_path / "env", source_dir=source)
+    assert (folder / "linked" / "data.txt").read_text() == "data" and not (folder / "linked").is_symlink()
+    assert kernelspec.matches(folder, spec, None, source)
+
+
+def test_a_same_named_kernel_in_another_case_is_named_as_it_is(jupyter: Jupyter) -> None:
+    spec = {"argv": ["python", "-f", "{connection_file}"], "display_name": "C", "language": "text"}
+    folder = kernelspec.install(spec, "cased", user=True)
+    folder.rename(folder.with_name("CASED"))
+    with pytest.raises(KernelSpecExists, match=r"a kernel named 'CASED' \(kernel names ignore case\)"):
+        kernelspec.install(spec, "cased", user=True)

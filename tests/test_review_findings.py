@@ -222,3 +222,42 @@ def test_a_pin_left_by_an_ended_thread_does_not_capture_new_threads(calc_km) -> 
     mine = iopub_for(calc, msg_id)
     text = "".join(m["content"]["text"] for m in mine if m["msg_type"] == "stream")
     assert text.split() == [str(i) for i in range(10)]
+
+
+@pytest.mark.slow
+def test_a_sigint_storm_never_kills_the_kernel_or_loses_a_reply(calc_km) -> None:
+    """SIGINTs every 0.3 ms while short cells start and end (a held-down Ctrl-C, a flaky frontend).
+
+    A SIGINT handled as user code ended (Python runs handlers at a function's entry) raised
+    KeyboardInterrupt before the gate was disarmed; the gate stayed armed, every later SIGINT
+    raised inside kernelkit's own sends and logging, and the kernel died within a few hundred
+    cells. And one raised inside ``threading``'s Python code that ``print`` runs (a Timer being
+    cancelled) left a Condition's lock taken: the kernel hung at its next print (one run in four).
+    Each cell must get a reply (ok, or an interrupted cell's error) and the kernel must live.
+    """
+    import subprocess
+    import sys
+
+    km, calc = calc_km
+    pid = kernel_pid(km)
+    storm = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, signal, sys, time\n"
+         "while True:\n    os.kill(int(sys.argv[1]), signal.SIGINT)\n    time.sleep(0.0003)\n", str(pid)],
+    )
+    cells = ["x = 1", "print('hi')", "sum(range(20000))", "import time; time.sleep(0.001)", "1/0",
+             "[print(i) for i in range(20)]"]
+    statuses: dict[str, int] = {}
+    try:
+        for n in range(3000):
+            reply = calc.execute(cells[n % len(cells)], reply=True, timeout=15)
+            status = reply["content"]["status"]
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        storm.kill()
+        storm.wait()
+    assert km.is_alive(), statuses
+    assert set(statuses) <= {"ok", "error"} and sum(statuses.values()) == 3000, statuses
+    time.sleep(0.3)
+    reply, _ = execute(calc, "y = 2")
+    assert reply["content"]["status"] == "ok"

@@ -350,9 +350,13 @@ def install(
     target = kernels_dir / name
     existing = [p for p in _listdir(kernels_dir) if p.name.lower() == name]
     if existing and not replace:
+        what = (
+            f"a different kernel named {name!r}"
+            if existing[0].name == name
+            else f"a kernel named {existing[0].name!r} (kernel names ignore case)"
+        )
         raise KernelSpecExists(
-            f"a different kernel named {name!r} already exists in {existing[0]}; "
-            "add --replace to overwrite it or choose another --name"
+            f"{what} already exists in {existing[0]}; add --replace to overwrite it or choose another --name"
         )
     try:
         kernels_dir.mkdir(parents=True, exist_ok=True)
@@ -392,7 +396,13 @@ def matches(
     """
 
     def tree(root: Path) -> dict[str, bytes]:
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        # Through symlinked folders, as install's copy goes (rglob does not follow them before 3.13).
+        files = {}
+        for folder, _, names in os.walk(root, followlinks=True):
+            for name in names:
+                path = Path(folder, name)
+                files[path.relative_to(root).as_posix()] = path.read_bytes()
+        return files
 
     try:
         if not folder.is_dir():

@@ -206,7 +206,7 @@ class Publisher:
         the kernel's memory) stays bounded. Only while the iopub thread owns the socket: the
         shell thread, when it owns it, empties the queue as soon as its current step ends, and
         may itself be waiting for a lock this producer holds."""
-        with self._changed:
+        with self._critical(), self._changed:  # Condition is Python code: an interrupt must not split it
             self._waiters += 1
             try:
                 while len(self._queue) > QUEUE_LIMIT // 2 and self.owner == self._io_thread and not self._stop:
@@ -236,7 +236,7 @@ class Publisher:
         target = self._queued
         if self._drained >= target:
             return True
-        with self._changed:
+        with self._critical(), self._changed:
             self._waiters += 1
             try:
                 self._ring()

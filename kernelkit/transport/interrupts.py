@@ -1,9 +1,12 @@
-"""SIGINT handling that interrupts user code and never a half-sent message.
+"""SIGINT handling that interrupts user code and never a half-sent message or a half-taken lock.
 
 A KeyboardInterrupt raised between two frames of a multipart send would leave a partial
-message on the socket and corrupt the next one. So SIGINT only becomes KeyboardInterrupt
-while a request is being handled (``armed``), and is held back inside ``critical``
-sections (sends) until they end.
+message on the socket and corrupt the next one; one raised inside ``threading``'s Python-level
+code (a ``Condition``'s ``__enter__`` after it took its lock, a Timer being started or
+cancelled) leaves a lock taken forever, and the kernel hangs at its next use. So SIGINT only
+becomes KeyboardInterrupt while user code runs (``armed``), is held back inside ``critical``
+sections (sends, and the output streams' and iopub queue's bookkeeping, which the main thread
+runs on behalf of user code) and raised as they end, and is dropped once user code is ending.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from types import FrameType
+from types import CodeType, FrameType
 
 from kernelkit._log import log
 
@@ -26,6 +29,10 @@ class InterruptGate:
         #: Called for a SIGINT that finds no user code running, which otherwise ignores it (a
         #: kernel started from a terminal says there how to stop it).
         self.on_idle: Callable[[], None] | None = None
+        # The code that runs as user code ends, up to the disarm: a SIGINT handled there (Python
+        # runs handlers at a function's entry too) comes too late to interrupt anything, and
+        # raising there would skip the disarm and leave every later SIGINT raising in kernelkit.
+        self._ending: set[CodeType] = {InterruptGate.disarm.__code__}
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._on_sigint)
@@ -36,7 +43,11 @@ class InterruptGate:
             if self.on_idle is not None:
                 self.on_idle()
             return
-        if self._depth:
+        code = frame.f_code if frame is not None else None
+        if code in self._ending:
+            log.info("SIGINT as user code ended: nothing left to interrupt")
+            return
+        if self._depth or code in _CRITICAL_EDGES:  # in a critical section, or entering or leaving one
             self._pending = True
             return
         raise KeyboardInterrupt
@@ -53,6 +64,11 @@ class InterruptGate:
         if threading.get_ident() == self._main:
             self.armed = True
             self._pending = False
+
+    def ends_user_code(self, function: Callable[..., object]) -> None:
+        """Declare ``function`` part of ending user code: it runs before :meth:`disarm`, and a
+        SIGINT that arrives in it is dropped instead of raised (see ``_ending``)."""
+        self._ending.add(function.__code__)
 
     def disarm(self) -> None:
         """SIGINT no longer interrupts: the main thread is back in kernelkit's code."""
@@ -87,3 +103,8 @@ class _Critical:
             gate._pending = False
             if gate.armed:
                 raise KeyboardInterrupt
+
+
+#: A SIGINT handled as a critical section is entered or left (Python runs handlers at a
+#: function's entry) is held back like one inside it: raising there would skip the depth count.
+_CRITICAL_EDGES = frozenset({_Critical.__enter__.__code__, _Critical.__exit__.__code__})

@@ -48,6 +48,7 @@ PARENT_POLL_INTERVAL = 0.5
 IOPUB_HWM = 2000  # messages queued per iopub subscriber before ZeroMQ drops for that subscriber
 STDIN_QUEUE = 16  # messages the stdin socket buffers while no cell waits for input
 STDIN_MAX_MESSAGE = 1 << 20  # bytes: a peer sending a larger message on stdin is disconnected
+STDIO = ("stdout", "stderr")
 REPLY_FLUSH_TIMEOUT = 2.0  # seconds a reply waits for the output before it to be published
 
 
@@ -81,6 +82,7 @@ class _UserCode:
     def __init__(self, iopub: Publisher, gate: InterruptGate) -> None:
         self._iopub = iopub
         self._gate = gate
+        gate.ends_user_code(_UserCode.__exit__)
 
     def __enter__(self) -> None:
         self._iopub.lend()
@@ -362,6 +364,7 @@ class KernelServer:
         except KeyboardInterrupt:
             log.warning("an interrupt arrived after %s had finished: ignored", request.msg_type)
         finally:
+            self.interrupts.disarm()  # whatever happened in the handler, kernelkit's own code is not interruptible
             self.flush_output(wait=False)
             self.send(core.idle(request))
             self.iopub.lend()
@@ -439,7 +442,8 @@ class KernelServer:
 
     def _redirect_stdio(self, parent_of_thread: Callable[[], Message | None]) -> None:
         self._saved_stdio = (sys.stdout, sys.stderr)
-        self._streams = [OutStream(name, self._send_stream, parent_of_thread) for name in ("stdout", "stderr")]
+        critical = self.interrupts.critical
+        self._streams = [OutStream(name, self._send_stream, parent_of_thread, critical) for name in STDIO]
         sys.stdout, sys.stderr = self._streams
 
     def _send_stream(self, name: str, text: str, parent: Message | None) -> None:

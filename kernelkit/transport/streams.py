@@ -17,6 +17,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 _STREAMS: weakref.WeakSet[OutStream] = weakref.WeakSet()
@@ -52,9 +53,13 @@ class OutStream(io.TextIOBase):
         name: str,
         send: Callable[[str, str, Parent], None],
         parent_of_thread: Callable[[], Parent],
+        critical: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> None:
         super().__init__()
         self.name = name
+        #: Wraps the stream's bookkeeping (its lock, the flush timer): an interrupt of the cell
+        #: that prints must not stop it half-way and leave a lock taken.
+        self._critical = critical
         self._send = send
         self._parent_of_thread = parent_of_thread
         self._buffer: list[str] = []
@@ -88,7 +93,7 @@ class OutStream(io.TextIOBase):
         parent = self._parent_of_thread()
         if parent is SILENT:
             return len(text)
-        with self._lock:
+        with self._critical(), self._lock:
             if self._buffer and parent is not self._parent:
                 self._send_buffer()
             self._parent = parent
@@ -110,7 +115,7 @@ class OutStream(io.TextIOBase):
         # writes are all queued, and flush has nothing to do (the common case: flushed already).
         if not self._buffer and not self._lock.locked():
             return
-        with self._lock:
+        with self._critical(), self._lock:
             self._send_buffer()
 
     def _send_buffer(self) -> None:
