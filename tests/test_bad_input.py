@@ -134,7 +134,10 @@ def test_missing_delimiter_is_dropped(raw, kernel_log) -> None:
     kernel_log("no <IDS|MSG> delimiter")
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe"])
+DEEP = b'{"code": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # the JSON decoder recursed past Python's limit
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe", DEEP], ids=["syntax", "list", "utf16", "deep"])
 def test_bad_json_content_is_dropped(raw, kernel_log, content: bytes) -> None:
     _, frames = raw.frames("execute_request", {"code": "1"})
     parts = [*frames[2:5], content]

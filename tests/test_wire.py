@@ -221,11 +221,11 @@ def _resigned(parts: list[bytes], key: bytes = KEY) -> list[bytes]:
 
 
 @pytest.mark.parametrize("index", range(4))
-@pytest.mark.parametrize("bad", [b"{not json", b"\xff\xfe\x00", b"", b'{"a": NaN'])
+@pytest.mark.parametrize("bad", [b"{not json", b"\xff\xfe\x00", b"", b'{"a": NaN', b"[" * 100_000 + b"]" * 100_000])
 def test_invalid_json_in_any_part_raises(index: int, bad: bytes) -> None:
     parts = [bytes(p) for p in signed_frames()[3:7]]
     parts[index] = bad
-    with pytest.raises(WireError, match="JSON"):
+    with pytest.raises(WireError, match="JSON|nested too deeply"):
         wire.deserialize(_resigned(parts), Signer(KEY))
 
 

@@ -293,6 +293,10 @@ def unpack(data: Frame, allow_null: bool = False) -> dict[str, Any]:
             obj = json.loads(bytes(data))
         except (UnicodeDecodeError, ValueError) as exc:
             raise WireError(f"message part is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise WireError("message part is nested too deeply to decode") from None
+    except RecursionError:  # ``[[[[...`` thousands deep: the C scanner recurses
+        raise WireError("message part is nested too deeply to decode") from None
     if obj is None and allow_null:
         return {}
     if not isinstance(obj, dict):
