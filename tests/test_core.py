@@ -168,6 +168,7 @@ def test_which_shell_a_request_is_for() -> None:
     (b'{"subshell_id": "abc"', None),  # unreadable: the main shell decodes it and drops it
     (b'["subshell_id"]', None),
     (memoryview(b'{"subshell_id": "x"}'), "x"),
+    (b'{"subshell_id": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", None),  # the router must not die on it
 ])
 def test_the_subshell_of_an_encoded_header(frame: bytes, expected: str | None) -> None:
     assert subshell_of_header(frame) == expected

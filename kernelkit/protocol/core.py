@@ -88,7 +88,7 @@ def subshell_of_header(frame: bytes | memoryview) -> str | None:
 
     try:
         header = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # unauthenticated yet: anything unreadable goes to the main shell
         return None
     if not isinstance(header, dict):
         return None
