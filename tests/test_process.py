@@ -205,6 +205,8 @@ def test_client_accepts_null_parent_header_and_missing_fields() -> None:
         msg = client.parse([DELIMITER, signer.sign(parts), *parts])
         assert msg is not None
         assert msg["parent_header"] == {} and msg["metadata"] == {} and msg["content"] == {} and msg["msg_type"] == ""
+        deep = [b'{"msg_id": "m2"}', b"{}", b"{}", b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"]
+        assert client.parse([DELIMITER, signer.sign(deep), *deep])["content"] == {}  # a hostile kernel: no crash
         assert client.parse([DELIMITER, b"0" * 64, *parts]) is None  # a wrong signature is dropped
         assert client.parse([DELIMITER, b"", *parts]) is None  # so is an unsigned message when a key is set
         assert client.parse([b"no delimiter", *parts]) is None

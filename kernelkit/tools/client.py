@@ -42,10 +42,10 @@ class KernelGone(RuntimeError):
 
 
 def _obj(data: bytes | memoryview) -> dict[str, Any]:
-    """One JSON part as a dict; ``null``, non-objects and invalid JSON read as ``{}`` (lenient)."""
+    """One JSON part as a dict; ``null``, non-objects, invalid or too deeply nested JSON read as ``{}``."""
     try:
         value = json.loads(bytes(data))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 
