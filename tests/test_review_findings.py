@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import signal
 import textwrap
 import time
@@ -258,6 +260,11 @@ def test_a_sigint_storm_never_kills_the_kernel_or_loses_a_reply(calc_km) -> None
         storm.wait()
     assert km.is_alive(), statuses
     assert set(statuses) <= {"ok", "error"} and sum(statuses.values()) == 3000, statuses
-    time.sleep(0.3)
-    reply, _ = execute(calc, "y = 2")
+    # The 3,000 cells' output was not read meanwhile: a subscriber that far behind loses messages at
+    # the high-water marks (by design, docs/reliability.md). Catch up, then iopub must work as before.
+    with contextlib.suppress(queue.Empty):
+        while True:
+            calc.get_iopub_msg(timeout=1)
+    reply, outputs = execute(calc, "print('still here')")
     assert reply["content"]["status"] == "ok"
+    assert any(m["msg_type"] == "stream" and "still here" in m["content"]["text"] for m in outputs)
