@@ -30,6 +30,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from isolation import jupyter_folders
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
@@ -144,17 +146,9 @@ def install(venv: Path) -> dict[str, str]:
 
 
 def isolate(root: Path) -> dict[str, str]:
-    env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1")
+    env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    for var, sub in (
-        ("JUPYTER_PATH", "path"),
-        ("JUPYTER_DATA_DIR", "data"),
-        ("JUPYTER_RUNTIME_DIR", "runtime"),
-        ("JUPYTER_CONFIG_DIR", "config"),
-        ("IPYTHONDIR", "ipython"),
-    ):
-        (root / sub).mkdir(parents=True)
-        env[var] = str(root / sub)
+    jupyter_folders(root, env)
     return env
 
 

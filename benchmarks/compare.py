@@ -16,8 +16,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from isolation import temporary_jupyter
 
 HERE = Path(__file__).resolve().parent
 KERNELS = {
@@ -37,17 +38,7 @@ FORBIDDEN = ("IPython", "ipykernel", "tornado", "traitlets")
 
 def isolate() -> Path:
     """Temporary Jupyter and IPython dirs, so no installed kernelspec or config leaks in."""
-    root = Path(tempfile.mkdtemp(prefix="kernelkit-compare-"))
-    for var, sub in (
-        ("JUPYTER_PATH", "path"),
-        ("JUPYTER_DATA_DIR", "data"),
-        ("JUPYTER_RUNTIME_DIR", "runtime"),
-        ("JUPYTER_CONFIG_DIR", "config"),
-        ("IPYTHONDIR", "ipython"),
-    ):
-        (root / sub).mkdir()
-        os.environ[var] = str(root / sub)
-    os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
+    root = temporary_jupyter("kernelkit-compare-")
     for name, argv in KERNELS.items():
         spec = root / "path" / "kernels" / name
         spec.mkdir(parents=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import zmq
+from isolation import temporary_jupyter
 
 from kernelkit.tools.bench.driving import BenchKernel
 from kernelkit.tools.kernelspecs import get
@@ -41,17 +42,7 @@ EXECUTE = {"silent": False, "store_history": True, "user_expressions": {}, "allo
 
 
 def isolate(baseline: Path) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="kernelkit-subshells-"))
-    for var, sub in (
-        ("JUPYTER_PATH", "path"),
-        ("JUPYTER_DATA_DIR", "data"),
-        ("JUPYTER_RUNTIME_DIR", "runtime"),
-        ("JUPYTER_CONFIG_DIR", "config"),
-        ("IPYTHONDIR", "ipython"),
-    ):
-        (root / sub).mkdir()
-        os.environ[var] = str(root / sub)
-    os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
+    root = temporary_jupyter("kernelkit-subshells-")
     py = sys.executable
     kernels = {
         "echo-before": ([py, "-m", "kernelkit.kernels.echo", "-f", "{connection_file}"], {"PYTHONPATH": str(baseline)}),

@@ -26,9 +26,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from isolation import temporary_jupyter
 
 WRAP, BASH_KERNEL = "wrap-bash", "bash_kernel"
 ROUND_TRIP_LIMIT_MS = 3.5
@@ -36,17 +37,7 @@ THROUGHPUT_MB_S = 20.0
 
 
 def isolate() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="kernelkit-bench-wrap-"))
-    for var, sub in (
-        ("JUPYTER_PATH", "path"),
-        ("JUPYTER_DATA_DIR", "data"),
-        ("JUPYTER_RUNTIME_DIR", "runtime"),
-        ("JUPYTER_CONFIG_DIR", "config"),
-        ("IPYTHONDIR", "ipython"),
-    ):
-        (root / sub).mkdir()
-        os.environ[var] = str(root / sub)
-    os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
+    root = temporary_jupyter("kernelkit-bench-wrap-")
     from kernelkit.tools import wrap
     from kernelkit.tools.bench import write_floor_kernelspec
 
