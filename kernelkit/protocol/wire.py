@@ -282,20 +282,18 @@ def pack(obj: Any) -> bytes:
 def unpack(data: Frame, allow_null: bool = False) -> dict[str, Any]:
     """Decode one JSON part, which must be an object (or ``null``, read as ``{}``, with ``allow_null``)."""
     try:
-        # The common case, UTF-8 JSON with nothing around it, straight on the C scanner;
-        # anything else (whitespace, other encodings, errors) as json.loads reads and reports it.
-        text = str(data, "utf-8")
-        obj, end = _scan(text, 0)
-        if end != len(text):
-            raise ValueError
-    except (StopIteration, ValueError):  # UnicodeDecodeError is a ValueError
         try:
+            # The common case, UTF-8 JSON with nothing around it, straight on the C scanner;
+            # anything else (whitespace, other encodings, errors) as json.loads reads and reports it.
+            text = str(data, "utf-8")
+            obj, end = _scan(text, 0)
+            if end != len(text):
+                raise ValueError
+        except (StopIteration, ValueError):  # UnicodeDecodeError is a ValueError
             obj = json.loads(bytes(data))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise WireError(f"message part is not valid JSON: {exc}") from exc
-        except RecursionError:
-            raise WireError("message part is nested too deeply to decode") from None
-    except RecursionError:  # ``[[[[...`` thousands deep: the C scanner recurses
+    except ValueError as exc:  # json.loads's: the fast path's own are caught above
+        raise WireError(f"message part is not valid JSON: {exc}") from exc
+    except RecursionError:  # ``[[[[...`` thousands deep: the decoder recurses
         raise WireError("message part is nested too deeply to decode") from None
     if obj is None and allow_null:
         return {}

@@ -394,26 +394,27 @@ def matches(
     Installing the same kernel again is then nothing to do, not a name clash (as re-running a
     README's install command must succeed).
     """
-
-    def tree(root: Path) -> dict[str, bytes]:
-        # Through symlinked folders, as install's copy goes (rglob does not follow them before 3.13).
-        files = {}
-        for folder, _, names in os.walk(root, followlinks=True):
-            for name in names:
-                path = Path(folder, name)
-                files[path.relative_to(root).as_posix()] = path.read_bytes()
-        return files
-
     try:
         if not folder.is_dir():
             return False
-        expected = tree(Path(source_dir)) if source_dir is not None else {}
+        expected = _file_contents(Path(source_dir)) if source_dir is not None else {}
         for dest_name, source in (files or {}).items():
             expected[dest_name] = Path(source).read_bytes()
         expected[KERNEL_JSON] = _kernel_json_bytes(kernel_json)
-        return tree(folder) == expected
+        return _file_contents(folder) == expected
     except OSError:
         return False
+
+
+def _file_contents(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` by relative path, through symlinked folders as install's copy goes
+    (``Path.rglob`` does not follow them before Python 3.13)."""
+    contents = {}
+    for dirpath, _, names in os.walk(root, followlinks=True):
+        for name in names:
+            path = Path(dirpath, name)
+            contents[path.relative_to(root).as_posix()] = path.read_bytes()
+    return contents
 
 
 def _listdir(folder: Path) -> list[Path]:
