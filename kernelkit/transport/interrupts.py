@@ -14,7 +14,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from types import CodeType, FrameType
+from types import FrameType
 
 from kernelkit._log import log
 
@@ -29,10 +29,6 @@ class InterruptGate:
         #: Called for a SIGINT that finds no user code running, which otherwise ignores it (a
         #: kernel started from a terminal says there how to stop it).
         self.on_idle: Callable[[], None] | None = None
-        # The code that runs as user code ends, up to the disarm: a SIGINT handled there (Python
-        # runs handlers at a function's entry too) comes too late to interrupt anything, and
-        # raising there would skip the disarm and leave every later SIGINT raising in kernelkit.
-        self._ending: set[CodeType] = {InterruptGate.disarm.__code__}
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._on_sigint)
@@ -44,13 +40,17 @@ class InterruptGate:
                 self.on_idle()
             return
         code = frame.f_code if frame is not None else None
-        if code in self._ending:
+        if code in _ENDING:
             log.info("SIGINT as user code ended: nothing left to interrupt")
             return
         if self._depth or code in _CRITICAL_EDGES:  # in a critical section, or entering or leaving one
             self._pending = True
             return
         raise KeyboardInterrupt
+
+    def user_code(self, before: Callable[[], None], after: Callable[[], None]) -> UserCode:
+        """The block user code runs in: ``before()``, then armed; disarmed, then ``after()``."""
+        return UserCode(self, before, after)
 
     def critical(self) -> _Critical:
         """Defer SIGINT (on the main thread, where Python runs signal handlers) until the block ends."""
@@ -64,11 +64,6 @@ class InterruptGate:
         if threading.get_ident() == self._main:
             self.armed = True
             self._pending = False
-
-    def ends_user_code(self, function: Callable[..., object]) -> None:
-        """Declare ``function`` part of ending user code: it runs before :meth:`disarm`, and a
-        SIGINT that arrives in it is dropped instead of raised (see ``_ending``)."""
-        self._ending.add(function.__code__)
 
     def disarm(self) -> None:
         """SIGINT no longer interrupts: the main thread is back in kernelkit's code."""
@@ -105,6 +100,32 @@ class _Critical:
                 raise KeyboardInterrupt
 
 
+class UserCode:
+    """What :meth:`InterruptGate.user_code` returns: a class, not a generator, because it wraps the
+    user code of every request (it keeps no state of its own, so one serves all)."""
+
+    __slots__ = ("_after", "_before", "_gate")
+
+    def __init__(self, gate: InterruptGate, before: Callable[[], None], after: Callable[[], None]) -> None:
+        self._gate = gate
+        self._before = before
+        self._after = after
+
+    def __enter__(self) -> None:
+        self._before()
+        self._gate.arm()
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._gate.disarm()
+        finally:
+            self._after()
+
+
+#: The code that runs as user code ends, up to the disarm: a SIGINT handled there (Python runs
+#: handlers at a function's entry too) comes too late to interrupt anything, and raising there
+#: would skip the disarm and leave every later SIGINT raising in kernelkit's own code.
+_ENDING = frozenset({UserCode.__exit__.__code__, InterruptGate.disarm.__code__})
 #: A SIGINT handled as a critical section is entered or left (Python runs handlers at a
 #: function's entry) is held back like one inside it: raising there would skip the depth count.
 _CRITICAL_EDGES = frozenset({_Critical.__enter__.__code__, _Critical.__exit__.__code__})

@@ -38,7 +38,7 @@ from kernelkit.protocol.session import Session
 from kernelkit.protocol.wire import Frame, Message, WireError
 from kernelkit.transport.channels import Heartbeat, OwnedSocket, Publisher
 from kernelkit.transport.connection import ConnectionInfo
-from kernelkit.transport.interrupts import InterruptGate
+from kernelkit.transport.interrupts import InterruptGate, UserCode
 from kernelkit.transport.streams import OutStream
 from kernelkit.transport.subshells import STOP, Lane, ShellReplies, ShellRouter, is_signal
 
@@ -71,28 +71,6 @@ class Application(Protocol):
 
     def parent_of_thread(self) -> Message | None:
         """The request the calling thread's output belongs to."""
-
-
-class _UserCode:
-    """What :meth:`KernelServer.interruptible` returns: a class, not a generator, because it wraps
-    the user code of every request (it keeps no state of its own, so one serves all)."""
-
-    __slots__ = ("_gate", "_iopub")
-
-    def __init__(self, iopub: Publisher, gate: InterruptGate) -> None:
-        self._iopub = iopub
-        self._gate = gate
-        gate.ends_user_code(_UserCode.__exit__)
-
-    def __enter__(self) -> None:
-        self._iopub.lend()
-        self._gate.arm()
-
-    def __exit__(self, *exc_info: object) -> None:
-        try:
-            self._gate.disarm()
-        finally:
-            self._iopub.reclaim()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -142,7 +120,7 @@ class KernelServer:
         #: The main shell: the shell socket itself, until :meth:`enable_subshells` puts a router in between.
         self._main_lane = Lane(None, self.shell, self.core)
         self.router: ShellRouter | None = None
-        self._user_code = _UserCode(self.iopub, self.interrupts)
+        self._user_code = self.interrupts.user_code(self.iopub.lend, self.iopub.reclaim)
 
     # ---- set-up ----------------------------------------------------------------------------
 
@@ -487,7 +465,7 @@ class KernelServer:
             if msg["msg_type"] == "input_reply":
                 return str(msg["content"].get("value", ""))
 
-    def interruptible(self) -> _UserCode:
+    def interruptible(self) -> UserCode:
         """User code runs in this block: an interrupt (SIGINT, or ``interrupt_request``) may raise
         KeyboardInterrupt in it (main thread), and iopub goes back to its own thread meanwhile."""
         return self._user_code
