@@ -42,10 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--display-name", help="name shown in Jupyter (default: the class's implementation)")
     parser.add_argument("--language", help="language (default: language_info['name'] of the class)")
-    where = parser.add_argument_group("location", LOCATION_HELP).add_mutually_exclusive_group()
-    where.add_argument("--user", action="store_true", help="the user's Jupyter data dir (default)")
-    where.add_argument("--sys-prefix", action="store_true", help=f"this environment ({sys.prefix}/share/jupyter)")
-    where.add_argument("--prefix", metavar="PATH", help="PATH/share/jupyter/kernels (e.g. another env's prefix)")
+    add_location_options(parser)
     parser.add_argument(
         "--env", action="append", metavar="KEY=VALUE", help="environment variable for the kernel (repeatable)"
     )
@@ -57,6 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--python", metavar="PATH", help=f"interpreter to pin in argv (default: this one, {sys.executable})"
     )
+    add_write_options(parser)
+    parser.set_defaults(run=run)
+
+
+def add_location_options(parser: argparse.ArgumentParser) -> None:
+    """--user / --sys-prefix / --prefix, as ``kernelkit install`` and ``kernelkit wrap install`` take them."""
+    where = parser.add_argument_group("location", LOCATION_HELP).add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="the user's Jupyter data dir (default)")
+    where.add_argument("--sys-prefix", action="store_true", help=f"this environment ({sys.prefix}/share/jupyter)")
+    where.add_argument("--prefix", metavar="PATH", help="PATH/share/jupyter/kernels (e.g. another env's prefix)")
+
+
+def add_write_options(parser: argparse.ArgumentParser) -> None:
+    """--replace / --dry-run / --json, as ``kernelkit install`` and ``kernelkit wrap install`` take them."""
     parser.add_argument(
         "--replace",
         action="store_true",
@@ -64,7 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="print the kernel.json and write nothing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

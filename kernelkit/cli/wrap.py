@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from kernelkit.cli import EXIT_USAGE, fail
-from kernelkit.cli.install import LOCATION_HELP, report
+from kernelkit.cli.install import add_location_options, add_write_options, report
 
 PROFILE_HELP = "built-in profile: bash, zsh, python, sqlite3, node or lua (omit it to wrap the COMMAND after --)"
 
@@ -70,17 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _profile_options(install)
     install.add_argument("--name", help="kernel name (default: the profile's or the program's name)")
     install.add_argument("--display-name", help="name shown in Jupyter")
-    where = install.add_argument_group("location", LOCATION_HELP).add_mutually_exclusive_group()
-    where.add_argument("--user", action="store_true", help="the user's Jupyter data dir (default)")
-    where.add_argument("--sys-prefix", action="store_true", help=f"this environment ({sys.prefix}/share/jupyter)")
-    where.add_argument("--prefix", metavar="PATH", help="PATH/share/jupyter/kernels")
-    install.add_argument(
-        "--replace",
-        action="store_true",
-        help="overwrite a different kernel of the same name there (the same one again: left as it is)",
-    )
-    install.add_argument("--dry-run", action="store_true", help="print the kernel.json and write nothing")
-    install.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_location_options(install)
+    add_write_options(install)
     install.set_defaults(run=run_install)
 
     run = sub.add_parser(
