@@ -61,7 +61,13 @@ def test_every_valid_message_round_trips(msg, key, scheme, idents) -> None:
 @given(msg=messages(), key=st.binary(min_size=1, max_size=32), idents=identities)
 @pytest.mark.slow
 def test_jupyter_client_accepts_what_kernelkit_signs_and_vice_versa(msg, key, idents) -> None:
-    """Interop with the reference implementation, both directions."""
+    """Interop with the reference implementation, both directions.
+
+    The header carries a protocol 5 ``version``, as every header kernelkit writes does. Without one,
+    jupyter_client treats the message as protocol 4 and adapts it by looking its ``msg_type`` up as
+    an attribute of its adapter, which raises TypeError for a type such as ``__dict__``.
+    """
+    msg["header"]["version"] = "5.4"
     reference = JupyterSession(key=key, signature_scheme="hmac-sha256")
     frames = [bytes(f) for f in wire.serialize(msg, Signer(key), idents)]
     got_idents, rest = reference.feed_identities(frames)
