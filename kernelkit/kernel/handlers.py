@@ -22,7 +22,15 @@ from types import FunctionType
 from typing import TYPE_CHECKING, Any
 
 from kernelkit._log import log
-from kernelkit.protocol.core import Execute, Request, require
+from kernelkit.protocol.core import (
+    CONTROL_REQUESTS,
+    SHELL_NOTIFICATIONS,
+    SHELL_REQUESTS,
+    SUBSHELL_REQUESTS,
+    Execute,
+    Request,
+    require,
+)
 from kernelkit.protocol.wire import Message
 
 if TYPE_CHECKING:
@@ -400,27 +408,11 @@ class RequestHandlers:
 
     # ---- the tables --------------------------------------------------------------------------
 
-    SHELL_MESSAGES = (
-        "execute_request",
-        "complete_request",
-        "inspect_request",
-        "history_request",
-        "is_complete_request",
-        "kernel_info_request",
-        "comm_info_request",
-        "comm_open",
-        "comm_msg",
-        "comm_close",
-        "shutdown_request",
-    )
-    CONTROL_MESSAGES = ("shutdown_request", "interrupt_request", "kernel_info_request")
-    SUBSHELL_CONTROL = ("create_subshell_request", "delete_subshell_request", "list_subshell_request")
-    UNSUPPORTED_CONTROL = (
-        "debug_request",
-        "create_subshell_request",
-        "delete_subshell_request",
-        "list_subshell_request",
-    )
+    #: Message types by table, from the protocol core's channel tables so that the two agree.
+    SHELL_MESSAGES = tuple(sorted(SHELL_REQUESTS | SHELL_NOTIFICATIONS))
+    SUBSHELL_CONTROL = tuple(sorted(SUBSHELL_REQUESTS))
+    UNSUPPORTED_CONTROL = ("debug_request", *SUBSHELL_CONTROL)
+    CONTROL_MESSAGES = tuple(sorted(CONTROL_REQUESTS.difference(UNSUPPORTED_CONTROL)))
 
     def _handler_tables(self) -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]:
         """``shell_handlers`` and ``control_handlers`` as ipykernel builds them: bound methods by msg type."""

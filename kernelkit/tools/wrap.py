@@ -24,16 +24,6 @@ from kernelkit.tools.kernelspecs import KernelSpecError
 from kernelkit.wrap import profiles
 
 TARGET = "kernelkit.wrap.kernel:ReplKernel"
-#: Options of the kernel (ReplKernel.add_arguments) that ``wrap install``/``wrap run`` pass through.
-KERNEL_OPTIONS = (
-    "prompt",
-    "continuation_prompt",
-    "prompt_change",
-    "language",
-    "file_extension",
-    "codemirror_mode",
-    "pygments_lexer",
-)
 #: Debian packages for the built-in profiles' programs, for the "not found" message.
 PACKAGES = {
     "bash": "bash",
@@ -52,7 +42,7 @@ def kernel_options(
     argv: list[str] = []
     if profile:
         argv += ["--profile", profile]
-    for key in KERNEL_OPTIONS:
+    for key in profiles.OPTIONS:
         value = (options or {}).get(key)
         if value is not None:
             argv += [f"--{key.replace('_', '-')}", value]
@@ -84,8 +74,7 @@ def resolve_profile(
         profile=profile,
         repl_command=list(command or []),
         init=(options or {}).get("init"),
-        mimetype=None,
-        **{k: (options or {}).get(k) for k in KERNEL_OPTIONS},
+        **{k: (options or {}).get(k) for k in profiles.OPTIONS},
     )
     result = ReplKernel.profile_from_arguments(namespace)
     if not result.prompt:

@@ -242,34 +242,24 @@ class KernelServer:
         if app.redirect_stdio:
             self._redirect_stdio(app.parent_of_thread)
         if self.router is not None:
-            self._serve_main_lane()
-            return
-        poller = zmq.Poller()
-        poller.register(self.shell.socket, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
-        try:
-            while not self._stopping.is_set():
-                ready = dict(poller.poll())
-                if self._wake_r in ready:
-                    self._drain_wake()
-                if self.shell.socket in ready:
-                    self._serve_socket(self.shell)
-        finally:
-            self._close()
+            lane = self._main_lane
+            self._poll(lane.inbox.socket, lambda: self._serve_lane_message(lane))
+        else:
+            self._poll(self.shell.socket, lambda: self._serve_socket(self.shell))
 
-    def _serve_main_lane(self) -> None:
-        """The main thread's loop with subshells on: requests come from the router, not the shell socket."""
-        inbox = self._main_lane.inbox
+    def _poll(self, socket: zmq.Socket[Any], serve: Callable[[], object]) -> None:
+        """The main thread's loop: ``serve`` each time ``socket`` (the shell socket, or the main
+        lane's inbox when subshells are on) is readable, until stopped; closes the sockets after."""
         poller = zmq.Poller()
-        poller.register(inbox.socket, zmq.POLLIN)
+        poller.register(socket, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
         try:
             while not self._stopping.is_set():
                 ready = dict(poller.poll())
                 if self._wake_r in ready:
                     self._drain_wake()
-                if inbox.socket in ready:
-                    self._serve_lane_message(self._main_lane)
+                if socket in ready:
+                    serve()
         finally:
             self._close()
 

@@ -173,16 +173,7 @@ class ReplKernel(Kernel):
         changes: dict[str, Any] = {}
         if command:
             changes["command"] = command
-        for option in (
-            "prompt",
-            "continuation_prompt",
-            "prompt_change",
-            "language",
-            "file_extension",
-            "codemirror_mode",
-            "pygments_lexer",
-            "mimetype",
-        ):
+        for option in _profiles.OPTIONS:
             value = getattr(args, option, None)
             if value is not None:
                 changes[option] = value

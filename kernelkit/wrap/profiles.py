@@ -55,6 +55,19 @@ class Profile:
         return dataclasses.replace(self, **changes)
 
 
+#: The fields a kernel's own options (``--prompt``, ``--file-extension``…) set on its profile.
+OPTIONS = (
+    "prompt",
+    "continuation_prompt",
+    "prompt_change",
+    "language",
+    "file_extension",
+    "codemirror_mode",
+    "pygments_lexer",
+    "mimetype",
+)
+
+
 _SHELL_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "MANPAGER": "cat", "SYSTEMD_PAGER": "", "TERM": "dumb"}
 
 _PY_HELPER = r"""
