@@ -114,6 +114,9 @@ def test_shadowing_bad_name_and_logo_sizes(jupyter: Jupyter) -> None:
     assert "shadowed by" in findings(shadow_report, "warn")["shadowing"][0]
     assert "not a PNG" in findings(shadow_report, "warn")["logo"][0]
     assert "ASCII letters" in findings(by_dir[str(jupyter.path_kernels / "bad name")], "error")["name"][0]
+    jupyter.write_spec(jupyter.path_kernels, "python", good)
+    report = doctor.diagnose(kernelspec.get("python"), start=False)
+    assert "frontends never start this kernel" in findings(report, "error")["name"][0]
 
 
 def test_crashing_kernel_shows_stderr(jupyter: Jupyter) -> None:

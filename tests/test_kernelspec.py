@@ -37,6 +37,12 @@ def test_names_derived_from_targets_follow_the_rules(text: str, name: str) -> No
     assert kernelspec.name_from(text) == name
 
 
+def test_a_name_frontends_never_start_is_refused_and_never_derived() -> None:
+    with pytest.raises(InvalidName, match="starts the kernel named 'python3'"):
+        kernelspec.check_name("Python")
+    assert kernelspec.name_from("python") == kernelspec.name_from("/x/python.py") == "python-kernel"
+
+
 def _in_virtualenv() -> bool:
     """What jupyter_core checks, without its private helper: a venv (sys.prefix != sys.base_prefix) we own."""
     return sys.prefix != sys.base_prefix and Path(sys.prefix).stat().st_uid == os.geteuid()

@@ -192,15 +192,23 @@ def static_checks(spec: KernelSpec, front: Frontend | None = None) -> Iterator[F
 
 
 def _name_check(spec: KernelSpec) -> Iterator[Finding]:
-    if kernelspec.is_valid_name(spec.resource_dir.name):
-        yield Finding(OK, "name", f"name {spec.name!r} follows the kernelspec rules")
-    else:
+    unreachable = kernelspec.unreachable_reason(spec.name)
+    if not kernelspec.is_valid_name(spec.resource_dir.name):
         yield Finding(
             ERROR,
             "name",
             f"folder name {spec.resource_dir.name!r} breaks the rule: {kernelspec.NAME_RULE}",
             "rename the folder or reinstall with a valid --name",
         )
+    elif unreachable is not None:
+        yield Finding(
+            ERROR,
+            "name",
+            f"frontends never start this kernel: {unreachable}",
+            "reinstall it under another name with --name (kernelkit exec and doctor still reach it)",
+        )
+    else:
+        yield Finding(OK, "name", f"name {spec.name!r} follows the kernelspec rules")
 
 
 def _shadow_check(spec: KernelSpec) -> Iterator[Finding]:

@@ -24,6 +24,8 @@ from jupyter_core.paths import ENV_JUPYTER_PATH, SYSTEM_JUPYTER_PATH, jupyter_da
 
 NAME_RULE = "kernel names may contain only ASCII letters, digits, '-', '.' and '_' (matched case-insensitively)"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+#: Names a frontend never starts: jupyter_client's KernelManager turns ``python`` into ``python3``.
+_SHADOWED_NAMES = {"python": "python3"}
 INTERRUPT_MODES = ("signal", "message")
 LOGO_FILES = {"logo-32x32.png": (32, 32), "logo-64x64.png": (64, 64), "logo-svg.svg": None}
 KERNEL_JSON = "kernel.json"
@@ -120,19 +122,31 @@ def is_valid_name(name: str) -> bool:
     return bool(_NAME_PATTERN.match(name))
 
 
+def unreachable_reason(name: str) -> str | None:
+    """Why frontends would never start a kernelspec named ``name`` although it is valid, or None."""
+    started = _SHADOWED_NAMES.get(name.lower())
+    if started is None:
+        return None
+    return f"jupyter_client starts the kernel named {started!r} whenever {name.lower()!r} is asked for"
+
+
 def check_name(name: str) -> str:
     """The name, lowercased as Jupyter stores it; InvalidName with the rule otherwise."""
     if not is_valid_name(name):
         raise InvalidName(f"invalid kernel name {name!r}: {NAME_RULE}; choose another with --name")
+    reason = unreachable_reason(name)
+    if reason is not None:
+        raise InvalidName(f"kernel name {name!r} cannot be used: {reason}; choose another with --name")
     return name.lower()
 
 
 def name_from(text: str) -> str:
-    """A rule-compliant lowercase name derived from a module or file name (``my_kernel.py`` → ``my_kernel``)."""
+    """A usable lowercase name derived from a module or file name (``my_kernel.py`` → ``my_kernel``;
+    ``python`` → ``python-kernel``, see :func:`unreachable_reason`)."""
     stem = text.rsplit(":", 1)[0]
     stem = Path(stem).stem if stem.endswith(".py") or "/" in stem else stem
-    name = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-.")
-    return name or "kernel"
+    name = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-.") or "kernel"
+    return f"{name}-kernel" if unreachable_reason(name) else name
 
 
 def suggest(name: str, known: Iterable[str]) -> str | None:
