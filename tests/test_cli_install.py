@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -116,6 +117,10 @@ def test_list_json_matches_jupyter_and_flags_problems(jupyter: Jupyter) -> None:
     jupyter.write_spec(jupyter.user_kernels, "GOOD", good)
     jupyter.write_spec(jupyter.path_kernels, "corrupt", None, raw="{")
     jupyter.write_spec(jupyter.path_kernels, "gone", {**good, "argv": ["/nonexistent/python", "-f", "{connection_file}"]})
+    # argv[0] as jupyter_client reads it: {resource_dir} (a wheel-shipped spec), a bare python
+    shipped = os.path.relpath(sys.executable, jupyter.path_kernels / "shipped")
+    jupyter.write_spec(jupyter.path_kernels, "shipped", {**good, "argv": ["{resource_dir}/" + shipped, *good["argv"][1:]]})
+    jupyter.write_spec(jupyter.path_kernels, "bare", {**good, "argv": ["python", *good["argv"][1:]]})
     ours = json.loads(kk("list", "--json").stdout)
     theirs = json.loads(jupyter_kernelspec("list", "--json").stdout)["kernelspecs"]
     theirs.pop("python3", None)  # jupyter_client adds ipykernel's native spec even when not installed

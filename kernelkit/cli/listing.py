@@ -9,6 +9,7 @@ from typing import Any
 from kernelkit.tools import kernelspecs as kernelspec
 from kernelkit.tools import probe
 from kernelkit.tools.kernelspecs import KernelSpec
+from kernelkit.tools.process import format_argv
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,11 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def problem(spec: KernelSpec) -> str | None:
-    """Why Jupyter could not start this spec without even trying: bad kernel.json or missing argv[0]."""
+    """Why Jupyter could not start this spec without even trying: bad kernel.json or missing argv[0]
+    (after jupyter_client's substitutions: ``{resource_dir}``, ``{prefix}``, a bare ``python``)."""
     if spec.error:
         return spec.error
-    if probe.resolve_program(spec.argv[0]) is None:
-        return f"interpreter {spec.argv[0]} not found"
+    program = format_argv(spec.argv[:1], "", spec.resource_dir)[0]
+    if probe.resolve_program(program) is None:
+        return f"interpreter {spec.argv[0]} not found" + (f" ({program})" if program != spec.argv[0] else "")
     return None
 
 
