@@ -19,8 +19,8 @@ import kernelkit
 KERNELKIT = [sys.executable, "-m", "kernelkit"]
 
 
-def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*KERNELKIT, *args], capture_output=True, text=True, timeout=timeout)
+def run_cli(*args: str, timeout: float = 30, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KERNELKIT, *args], capture_output=True, text=True, timeout=timeout, input=stdin)
 
 
 def start_without_connection_file(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
@@ -228,6 +228,14 @@ def test_exec_says_what_a_terminal_cannot_show() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == "x, in plain text\n"
     assert result.stderr.count("[image/png, text/html output: not shown in a terminal]") == 1, result.stderr
+
+
+def test_exec_answers_input_at_the_end_of_its_stdin_with_end_of_file() -> None:
+    from conftest import CALC
+
+    result = run_cli("exec", CALC, "print(input('first? '))", "name = input('name? ')", stdin="ada\n")
+    assert result.returncode == 1 and "kernelkit/cli" not in result.stderr
+    assert "ada" in result.stdout and "EOFError" in result.stderr, result
 
 
 def test_exec_json_and_unknown_kernel() -> None:

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from kernelkit.cli import fail
+from kernelkit.protocol.core import INPUT_EOF
 from kernelkit.tools.client import KernelGone
 from kernelkit.tools.client import Msg as Message
 from kernelkit.tools.process import KernelDiedError, KernelProcess
@@ -50,7 +51,12 @@ def _text(msg: Message) -> tuple[str, str]:
 
 
 def _ask(prompt: str, password: bool) -> str:
-    return getpass.getpass(prompt) if password else input(prompt)
+    """A line of our stdin for the cell; at its end, end-of-file as jupyter_console sends it."""
+    try:
+        return getpass.getpass(prompt) if password else input(prompt)
+    except EOFError:
+        print(file=sys.stderr)
+        return INPUT_EOF
 
 
 def run(args: argparse.Namespace) -> int:

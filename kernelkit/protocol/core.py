@@ -58,6 +58,8 @@ CONTROL_REQUESTS = frozenset(
         "list_subshell_request",
     }
 )
+#: The ``value`` of an ``input_reply`` that means end-of-file (Ctrl-D), as jupyter_console sends it.
+INPUT_EOF = "\x04"
 #: Shell messages that are not requests: no reply is due (comms).
 SHELL_NOTIFICATIONS = frozenset({"comm_open", "comm_msg", "comm_close"})
 #: The control requests that manage kernel subshells (JEP 91, protocol 5.5).
