@@ -7,6 +7,7 @@ import swap (traits, the comm package's manager, an IPKernelApp subclass, extra_
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import uuid
@@ -109,6 +110,15 @@ def test_send_response_with_channel_none_carries_the_request_as_parent(compat) -
     msgs = iopub_for(kc, msg_id)
     streams = [m for m in msgs if m["msg_type"] == "stream"]
     assert streams and all(m["parent_header"]["msg_id"] == msg_id for m in streams)
+
+
+def test_ident_and_topic_as_published_kernels_use_them(compat) -> None:
+    """``send_response(..., ident=self._topic("stream"))``: the topic goes out as iopub's first frame."""
+    _, kc = compat
+    ident, stable = ast.literal_eval(value(kc, "kernel.ident, kernel.ident == kernel.ident"))
+    assert str(uuid.UUID(ident)) == ident and stable
+    code = "kernel.send_response(kernel.iopub_socket, 'stream', {'name': 'stdout', 'text': kernel._topic('x').decode()}, ident=kernel._topic('stream'))"
+    assert value(kc, code).startswith(f"kernel.{ident}.x{{")  # the stream, then the message's repr
 
 
 def test_traitlets_traits_on_a_kernel_subclass(compat) -> None:

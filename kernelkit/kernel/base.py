@@ -7,6 +7,7 @@ hook, plain or ``async def``), then start it with ``MyKernel.launch()``. Kernels
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -285,6 +286,17 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
     @property
     def _parent_header(self) -> Message:
         return self.get_parent()
+
+    @functools.cached_property
+    def ident(self) -> str:
+        """This kernel's unique id, as ipykernel's ``Kernel.ident`` (published kernels build iopub topics on it)."""
+        import uuid  # here: start-up does not need it
+
+        return str(uuid.uuid4())
+
+    def _topic(self, topic: str) -> bytes:
+        """An iopub topic of this kernel (``kernel.IDENT.TOPIC``), as ipykernel's ``Kernel._topic``."""
+        return f"kernel.{self.ident}.{topic}".encode()
 
     def set_thread_parent(self, parent: Message) -> tuple[int, Message | None]:
         """Attribute the calling thread's output (print, display, send_response) to ``parent``.
