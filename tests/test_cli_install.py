@@ -176,8 +176,11 @@ def test_unwritable_prefix_suggests_user(jupyter: Jupyter) -> None:
 
 @pytest.mark.slow
 def test_bad_options(jupyter: Jupyter) -> None:
-    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--env", "NOEQUALS"), 1, "KEY=VALUE")
-    assert_clean_error(kk("install", "kernelkit.kernels.echo", "--metadata", "[1]"), 1, "JSON object")
+    for option, value, phrase in (("--env", "NOEQUALS", "'NOEQUALS' is not KEY=VALUE"),
+                                  ("--metadata", "[1]", "not a JSON object"),
+                                  ("--metadata", "{bad", "not valid JSON")):
+        done = kk("install", "kernelkit.kernels.echo", option, value)  # a usage error, naming the option
+        assert done.returncode == 2 and f"kernelkit install: error: argument {option}: {phrase}" in done.stderr, done
     assert_clean_error(kk("install", "kernelkit.kernels.echo", "--logo", "/nonexistent.png"), 1, "does not exist")
     small = png(jupyter.work / "l.png", 10, 10)
     assert_clean_error(kk("install", "kernelkit.kernels.echo", "--logo", str(small)), 1, "10x10")

@@ -212,6 +212,14 @@ def test_version_and_help() -> None:
     assert run_cli("frobnicate").returncode == 2
 
 
+@pytest.mark.parametrize("value", ["-1", "0", "soon", "nan", "inf"])
+def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(value: str) -> None:
+    for command in ("exec", "doctor"):
+        result = run_cli(command, "--timeout", value, "echo", *(["1"] if command == "exec" else []))
+        assert result.returncode == 2, result
+        assert f"kernelkit {command}: error: argument --timeout: {value!r} is not a positive number" in result.stderr
+
+
 def test_exec_runs_code_through_an_installed_kernel() -> None:
     from conftest import ECHO
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,39 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser
+
+
+# ---- argument types: a bad value is a usage error (exit 2) that names the option ----------------
+
+
+def seconds(text: str) -> float:
+    """A positive number of seconds (``--timeout``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds; give e.g. 10")
+    return value
+
+
+def env_item(text: str) -> tuple[str, str]:
+    """One ``KEY=VALUE`` of ``--env``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE; give e.g. --env LANG=C.UTF-8")
+    return key, value
+
+
+def json_object(text: str) -> dict[str, object]:
+    """A JSON object (``--metadata``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg}); pass an object like '{{\"key\": 1}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("not a JSON object; pass one like '{\"key\": 1}'")
+    return value
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> int:

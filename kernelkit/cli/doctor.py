@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
+from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail, seconds
 from kernelkit.tools import kernelspecs as kernelspec
 from kernelkit.tools import probe
 from kernelkit.tools.doctor import ERROR, OK, START_TIMEOUT, WARN, Report, diagnose_all, frontend
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-start", action="store_true", help="only the static checks; do not start kernels")
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=START_TIMEOUT,
         metavar="SECONDS",
         help=f"how long to wait for kernel_info_reply (default {START_TIMEOUT:g})",

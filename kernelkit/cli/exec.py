@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from kernelkit.cli import fail
+from kernelkit.cli import fail, seconds
 from kernelkit.protocol.core import INPUT_EOF
 from kernelkit.tools.client import KernelGone
 from kernelkit.tools.client import Msg as Message
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("kernel", metavar="KERNEL", help="kernelspec name, as in `kernelkit list`")
     parser.add_argument("code", metavar="CODE", nargs="+", help="a cell to run; '-' reads one from stdin")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for start and for each cell")
+    parser.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for start and for each cell")
     parser.add_argument("--json", action="store_true", help="print one JSON object per cell (reply and outputs)")
     parser.set_defaults(run=run)
 

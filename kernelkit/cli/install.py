@@ -7,8 +7,8 @@ import json
 import os
 import sys
 
-from kernelkit.cli import fail
-from kernelkit.tools.installer import InstallResult, install, parse_env, parse_metadata
+from kernelkit.cli import env_item, fail, json_object
+from kernelkit.tools.installer import InstallResult, install
 from kernelkit.tools.kernelspecs import KernelSpecError
 
 LOCATION_HELP = (
@@ -44,13 +44,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--language", help="language (default: language_info['name'] of the class)")
     add_location_options(parser)
     parser.add_argument(
-        "--env", action="append", metavar="KEY=VALUE", help="environment variable for the kernel (repeatable)"
+        "--env",
+        action="append",
+        type=env_item,
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment variable for the kernel (repeatable)",
     )
     parser.add_argument(
         "--interrupt-mode", choices=("signal", "message"), help="how Jupyter interrupts the kernel (default signal)"
     )
     parser.add_argument("--logo", metavar="FILE", help="PNG (32x32 or 64x64) or SVG logo")
-    parser.add_argument("--metadata", metavar="JSON", help="JSON object merged into the spec's metadata")
+    parser.add_argument(
+        "--metadata", type=json_object, default={}, metavar="JSON", help="JSON object merged into the spec's metadata"
+    )
     parser.add_argument(
         "--python", metavar="PATH", help=f"interpreter to pin in argv (default: this one, {sys.executable})"
     )
@@ -87,10 +94,10 @@ def run(args: argparse.Namespace) -> int:
             user=args.user,
             prefix=args.prefix,
             sys_prefix=args.sys_prefix,
-            env=parse_env(args.env),
+            env=dict(args.env),
             interrupt_mode=args.interrupt_mode,
             logo=args.logo,
-            metadata=parse_metadata(args.metadata),
+            metadata=args.metadata,
             python=args.python,
             replace=args.replace,
             dry_run=args.dry_run,

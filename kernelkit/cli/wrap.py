@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from kernelkit.cli import EXIT_USAGE, fail
+from kernelkit.cli import EXIT_USAGE, env_item, fail
 from kernelkit.cli.install import add_location_options, add_write_options, report
 
 PROFILE_HELP = "built-in profile: bash, zsh, python, sqlite3, node or lua (omit it to wrap the COMMAND after --)"
@@ -36,7 +36,14 @@ def _profile_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--file-extension", metavar="EXT", help="e.g. .sh")
     group.add_argument("--codemirror-mode", metavar="MODE", help="editor syntax mode, e.g. shell")
     group.add_argument("--pygments-lexer", metavar="LEXER", help="highlighting lexer, e.g. bash")
-    group.add_argument("--env", action="append", metavar="K=V", help="environment variable for the REPL (repeatable)")
+    group.add_argument(
+        "--env",
+        action="append",
+        type=env_item,
+        default=[],
+        metavar="K=V",
+        help="environment variable for the REPL (repeatable)",
+    )
     group.add_argument(
         "--interrupt-mode", choices=("signal", "message"), help="how Jupyter interrupts the kernel (default signal)"
     )
@@ -100,7 +107,6 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run_install(args: argparse.Namespace) -> int:
-    from kernelkit.tools.installer import parse_env
     from kernelkit.tools.kernelspecs import KernelSpecError
     from kernelkit.tools.wrap import install
 
@@ -114,7 +120,7 @@ def run_install(args: argparse.Namespace) -> int:
             user=args.user,
             prefix=args.prefix,
             sys_prefix=args.sys_prefix,
-            env=parse_env(args.env),
+            env=dict(args.env),
             interrupt_mode=args.interrupt_mode,
             replace=args.replace,
             dry_run=args.dry_run,
@@ -127,7 +133,6 @@ def run_install(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from kernelkit.tools.installer import parse_env
     from kernelkit.tools.kernelspecs import KernelSpecError
     from kernelkit.tools.wrap import find_program, kernel_options, missing_program_message, resolve_profile
 
@@ -135,7 +140,7 @@ def run_run(args: argparse.Namespace) -> int:
     if args.language:
         options["language"] = args.language
     try:
-        os.environ.update(parse_env(args.env))
+        os.environ.update(args.env)
         profile = resolve_profile(args.profile, (args.passthrough or None), options)
     except KernelSpecError as exc:
         return fail(str(exc))

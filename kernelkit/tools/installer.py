@@ -18,7 +18,6 @@ is absolute and checked to import the target from an empty folder before anythin
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -320,29 +319,3 @@ def _logo_files(logo: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] 
     if size == (64, 64):
         return {"logo-64x64.png": str(path)}
     raise KernelSpecError(f"logo {path} is {size[0]}x{size[1]}; Jupyter uses 32x32 and 64x64 PNGs, resize it")
-
-
-def parse_env(items: list[str] | None) -> dict[str, str]:
-    """``KEY=VALUE`` strings (``--env``) as a dict."""
-    env: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise KernelSpecError(f"--env needs KEY=VALUE, not {item!r}")
-        env[key] = value
-    return env
-
-
-def parse_metadata(text: str | None) -> dict[str, Any]:
-    """``--metadata`` JSON, which must be an object."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise KernelSpecError(
-            f"--metadata is not valid JSON ({exc.msg}); pass an object like '{{\"key\": 1}}'"
-        ) from None
-    if not isinstance(value, dict):
-        raise KernelSpecError("--metadata must be a JSON object, like '{\"key\": 1}'")
-    return value
