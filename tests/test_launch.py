@@ -212,6 +212,18 @@ def test_version_and_help() -> None:
     assert run_cli("frobnicate").returncode == 2
 
 
+@pytest.mark.parametrize(("args", "usage"), [
+    (["--bogus"], "kernelkit"), ([], "kernelkit"), (["install", "--bogus", "x"], "kernelkit install"),
+    (["list", "--bogus"], "kernelkit list"), (["wrap", "install", "--bogus"], "kernelkit wrap install"),
+])
+def test_usage_errors_go_to_stderr_with_the_subcommands_usage(args: list[str], usage: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2 and not result.stdout, result
+    assert result.stderr.startswith(f"usage: {usage} ")
+    if args:
+        assert f"{usage}: error: unrecognized arguments: --bogus" in result.stderr
+
+
 @pytest.mark.parametrize("value", ["-1", "0", "soon", "nan", "inf"])
 def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(value: str) -> None:
     for command in ("exec", "doctor"):

@@ -404,7 +404,7 @@ def test_cli_help_and_dashdash_elsewhere() -> None:
         done = kk(*args)
         assert done.returncode == 0 and "usage:" in done.stdout
     done = kk("wrap")
-    assert done.returncode == 2 and "install" in done.stdout
+    assert done.returncode == 2 and "install" in done.stderr and not done.stdout
     done = kk("list", "--", "x")
     assert done.returncode == 2
 

@@ -76,6 +76,16 @@ def fail(message: str, code: int = EXIT_FAILURE) -> int:
     return code
 
 
+def _innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)subcommand ``args`` chose, whose usage line an error about its arguments shows."""
+    while True:
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, subparsers[0].dest, None) if subparsers else None
+        if chosen is None:
+            return parser
+        parser = subparsers[0].choices[chosen]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -85,11 +95,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv, passthrough = argv[:at], argv[at + 1 :]
     args, extra = parser.parse_known_args(argv)
     args.passthrough = passthrough
-    if args.command is None:
-        parser.print_help()
-        sys.exit(EXIT_USAGE)
     if extra and not getattr(args, "accepts_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _innermost(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        sys.exit(EXIT_USAGE)
     args.extra = extra
     try:
         sys.exit(args.run(args))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from kernelkit.cli import EXIT_USAGE, env_item, fail
 from kernelkit.cli.install import add_location_options, add_write_options, report
@@ -62,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  kernelkit wrap run python",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(run=lambda args: (parser.print_help(), EXIT_USAGE)[1])
+    parser.set_defaults(run=lambda args: (parser.print_help(sys.stderr), EXIT_USAGE)[1])
     sub = parser.add_subparsers(dest="wrap_command", metavar="ACTION")
 
     install = sub.add_parser(
