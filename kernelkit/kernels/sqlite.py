@@ -182,7 +182,8 @@ class SQLiteKernel(Kernel):
             "--database",
             metavar="FILE",
             default=":memory:",
-            help="SQLite database file to open (created if missing; default: in memory)",
+            help="SQLite database file to open (created if missing; default: in memory); a relative path "
+            "is opened in the folder the kernel starts in, for Notebook the notebook's",
         )
         parser.add_argument(
             "--max-rows",
