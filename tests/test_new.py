@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -63,12 +65,57 @@ def test_new_refuses_to_overwrite(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name, phrase", [
     ("9lives", "starts with a letter"), ("my kernel", "starts with a letter"), ("a.b", "starts with a letter"),
-    ("x" * 41, "at most 40"), ("json", "clashes with an existing module"), ("Test", "clashes"),
-    ("kernelkit", "clashes"), ("class", "clashes"), ("", "starts with a letter"),
+    ("x" * 41, "at most 40"), ("json", "clashes with the standard library module 'json'"), ("Test", "clashes"),
+    ("kernelkit", "clashes"), ("class", "clashes with a Python keyword"), ("", "starts with a letter"),
+    # the generated project's test runner and build backend, whether installed here or not
+    ("pytest", "clashes with 'pytest'"), ("Hatchling", "clashes with 'hatchling'"),
+    ("pluggy", "clashes with the module 'pluggy' importable from "),  # installed here (pytest needs it)
 ])
 def test_new_validates_names(tmp_path: Path, name: str, phrase: str) -> None:
     assert_clean_error(kk("new", name, "--dir", str(tmp_path)), 1, phrase)
     assert not list(tmp_path.iterdir())
+
+
+def test_new_refuses_a_name_importable_here(tmp_path: Path) -> None:
+    """A package that would shadow an installed module once installed (`python -m pytest` ran the project)."""
+    lib = tmp_path / "lib"
+    (lib / "installed_pkg").mkdir(parents=True)
+    (lib / "installed_pkg" / "__init__.py").write_text("")
+    (lib / "installed_mod.py").write_text("")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(lib), os.environ.get("PYTHONPATH", "")])}
+    work = tmp_path / "work"
+    work.mkdir()
+    done = kk("new", "installed-pkg", "--dir", str(work), env=env)
+    assert_clean_error(done, 1, f"clashes with the module 'installed_pkg' importable from {lib / 'installed_pkg'};",
+                       "choose another name, e.g. installed_pkg_kernel")
+    assert_clean_error(kk("new", "installed_mod", "--dir", str(work), env=env), 1,
+                       f"importable from {lib / 'installed_mod.py'};")
+    assert not list(work.iterdir())
+    # The current folder is no installed module: a project already there is the "already exists" refusal,
+    # and a module file of that name there does not stop a new project.
+    (work / "taken").mkdir()
+    assert_clean_error(kk("new", "taken", cwd=work), 1, "already exists")
+    (work / "loose.py").write_text("")
+    assert kk("new", "loose", cwd=work).returncode == 0
+    assert (work / "loose" / "src" / "loose" / "__main__.py").is_file()
+
+
+def test_new_projects_help_names_the_command_and_install(tmp_path: Path) -> None:
+    """`python -m PACKAGE --help` of a generated project: that command, not __main__.py, and its install."""
+    assert kk("new", "Help-Me", "--dir", str(tmp_path)).returncode == 0
+    src = tmp_path / "Help-Me" / "src"  # `python -m` imports from the current folder
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "help_me", *args], cwd=src, capture_output=True, text=True, timeout=60
+    )
+    done = run("--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m help_me [-h] [-f CONNECTION_FILE]"), done.stdout
+    assert "__main__.py" not in done.stdout
+    help_text = " ".join(done.stdout.split())  # as wrapped for any terminal width
+    assert "python -m help_me install [--user|--sys-prefix|--prefix PATH] registers this kernel" in help_text
+    done = run("install", "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m help_me install") and "--sys-prefix" in done.stdout
 
 
 def test_new_other_refusals(tmp_path: Path) -> None:

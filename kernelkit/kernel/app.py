@@ -95,9 +95,8 @@ def parse_kernel_args(argv: Sequence[str], kernel_class: type[Any] | None = None
         return usual
     import argparse
 
-    parser = kernel_arguments(
-        argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]), description="Run a Jupyter kernel.")
-    )
+    prog, epilog = _program()
+    parser = kernel_arguments(argparse.ArgumentParser(prog=prog, description="Run a Jupyter kernel.", epilog=epilog))
     if kernel_class is not None:
         kernel_class.add_arguments(parser.add_argument_group(f"{kernel_class.__name__} options"))
     args, unknown = parser.parse_known_args(argv)
@@ -111,6 +110,28 @@ def parse_kernel_args(argv: Sequence[str], kernel_class: type[Any] | None = None
     if ignored:
         log.warning("ignoring ipykernel configuration options: %s", " ".join(ignored))
     return args
+
+
+def _program() -> tuple[str, str | None]:
+    """The kernel's program name for its help, and an epilog naming its ``install`` subcommand if it has one.
+
+    Run as ``python -m PACKAGE``, the program is that command, not ``__main__.py``; a package with an
+    ``install`` module (as ``kernelkit new`` writes, which ``PACKAGE/__main__.py`` runs for
+    ``python -m PACKAGE install``) registers the kernel with Jupyter.
+    """
+    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    package, _, main = (main_spec.name if main_spec else "").rpartition(".")
+    if main != "__main__":
+        return os.path.basename(sys.argv[0]), None
+    prog = f"python -m {package}"
+    import importlib.util
+
+    if importlib.util.find_spec(f"{package}.install") is None:
+        return prog, None
+    return prog, (
+        f"{prog} install [--user|--sys-prefix|--prefix PATH] registers this kernel with Jupyter "
+        f"(see {prog} install --help)"
+    )
 
 
 def configure_logging(level: str) -> None:

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import zlib
 from dataclasses import dataclass
+from importlib.machinery import PathFinder
 from pathlib import Path
 
 from kernelkit._version import __version__
@@ -45,7 +46,11 @@ NAME_RULE = (
     "(at most 40 characters); its Python package is the name in lower case with '-' as '_'"
 )
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
-#: Names a kernel package must not take: they would shadow (or be shadowed by) modules kernels need.
+#: The generated pyproject's build backend and test runner (PYPROJECT): its package must not shadow them.
+BUILD_REQUIRES = "hatchling>=1.10"
+TEST_REQUIRES = "pytest>=7"
+#: Names a kernel package must not take, installed here or not: they would shadow (or be shadowed by)
+#: modules kernels need, or the generated project's own build and test requirements.
 _RESERVED = {
     "kernelkit",
     "kernelkit_launcher",
@@ -63,6 +68,7 @@ _RESERVED = {
     "setup",
     "site",
     "conftest",
+    *(re.split(r"[^\w-]", requirement)[0].lower().replace("-", "_") for requirement in (BUILD_REQUIRES, TEST_REQUIRES)),
 }
 
 #: ``argv[0]`` of the wheel-shipped spec: the interpreter beside ``share/`` in the same prefix.
@@ -134,16 +140,42 @@ def _wrapping(p: Project, wrap: str, language_given: bool) -> Project:
 
 
 def check_name(name: str) -> str:
-    """The Python package name for project ``name``; ScaffoldError with the rule otherwise."""
+    """The Python package name for project ``name``; ScaffoldError with the rule or the clash otherwise."""
     if not _NAME.match(name):
         raise ScaffoldError(f"invalid kernel name {name!r}: {NAME_RULE}")
     module = name.lower().replace("-", "_")
-    if keyword.iskeyword(module) or module in sys.stdlib_module_names or module in _RESERVED:
+    if keyword.iskeyword(module):
+        clash = "a Python keyword"
+    elif module in sys.stdlib_module_names:
+        clash = f"the standard library module {module!r}"
+    elif module in _RESERVED:
+        clash = f"{module!r}, a name that kernels, packaging or the generated project's build and tests rely on"
+    else:
+        where = _importable_from(module)
+        clash = f"the module {module!r} importable from {where}" if where else ""
+    if clash:
         raise ScaffoldError(
-            f"the name {name!r} would make a Python package {module!r} that clashes with "
-            f"an existing module; choose another name, e.g. {module}_kernel"
+            f"the name {name!r} would make a Python package {module!r} that clashes with {clash}; "
+            f"choose another name, e.g. {module}_kernel"
         )
     return module
+
+
+def _importable_from(module: str) -> str:
+    """Where this interpreter imports the top-level ``module`` from, ignoring the current folder; '' if nowhere.
+
+    The current folder is left out because ``python -m`` puts it on ``sys.path``: a project of the same
+    name there is the "already exists" refusal, not an installed module.
+    """
+    here = os.getcwd()
+    elsewhere = [entry for entry in sys.path if os.path.abspath(entry) != here]
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        # PathFinder searches the path it is given; other finders (editable installs...) their own.
+        spec = find_spec(module, elsewhere if finder is PathFinder else None) if find_spec else None
+        if spec is not None:  # a package: its folder (a namespace package has no origin); a module: its file
+            return next(iter(spec.submodule_search_locations or []), None) or spec.origin or module
+    return ""
 
 
 def create(
@@ -244,6 +276,8 @@ def _fill(template: str, p: Project) -> str:
         "__PROFILE__": p.profile,
         "__COMMAND_LIST__": repr(list(p.wrap)),
         "__COMMAND__": " ".join(p.wrap),
+        "__BUILD_REQUIRES__": BUILD_REQUIRES,
+        "__TEST_REQUIRES__": TEST_REQUIRES,
     }
     for key, value in values.items():
         template = template.replace(key, value)
@@ -303,7 +337,7 @@ def svg_logo(name: str) -> str:
 
 PYPROJECT = """\
 [build-system]
-requires = ["hatchling>=1.10"]
+requires = ["__BUILD_REQUIRES__"]
 build-backend = "hatchling.build"
 
 [project]
@@ -319,7 +353,7 @@ classifiers = [
 ]
 
 [project.optional-dependencies]
-test = ["pytest>=7"]
+test = ["__TEST_REQUIRES__"]
 
 [tool.hatch.build.targets.wheel]
 packages = ["src/__MODULE__"]
