@@ -162,7 +162,8 @@ def check_name(name: str) -> str:
 
 
 def _importable_from(module: str) -> str:
-    """Where this interpreter imports the top-level ``module`` from, ignoring the current folder; '' if nowhere.
+    """Where this interpreter imports the top-level ``module`` from (its package folder or file), ignoring
+    the current folder and namespace packages; '' if nowhere.
 
     The current folder is left out because ``python -m`` puts it on ``sys.path``: a project of the same
     name there is the "already exists" refusal, not an installed module.
@@ -173,8 +174,9 @@ def _importable_from(module: str) -> str:
         find_spec = getattr(finder, "find_spec", None)
         # PathFinder searches the path it is given; other finders (editable installs...) their own.
         spec = find_spec(module, elsewhere if finder is PathFinder else None) if find_spec else None
-        if spec is not None:  # a package: its folder (a namespace package has no origin); a module: its file
-            return next(iter(spec.submodule_search_locations or []), None) or spec.origin or module
+        if spec is not None:
+            # A namespace package (no origin) is no clash: the new project's regular package wins over it.
+            return (spec.origin and next(iter(spec.submodule_search_locations or []), spec.origin)) or ""
     return ""
 
 
