@@ -258,6 +258,19 @@ def test_exec_answers_input_at_the_end_of_its_stdin_with_end_of_file() -> None:
     assert "ada" in result.stdout and "EOFError" in result.stderr, result
 
 
+def test_exec_names_a_reply_status_that_is_neither_ok_nor_error(tmp_path: Path) -> None:
+    kernel = tmp_path / "status_kernel.py"
+    kernel.write_text(
+        "from kernelkit import Kernel\n\n\nclass StatusKernel(Kernel):\n"
+        "    def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False):\n"
+        "        return {'status': code, 'execution_count': self.execution_count}\n"
+    )
+    assert run_cli("install", str(kernel), "--name", "kk-status").returncode == 0
+    result = run_cli("exec", "kk-status", "ok", "weird")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == "kernelkit: the kernel replied with status 'weird' (not ok, not error)\n", result
+
+
 def test_exec_json_and_unknown_kernel() -> None:
     import json
 

@@ -96,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
             except TimeoutError as exc:
                 return fail(f"{exc} (raise --timeout for long cells)")
             printer.end_cell()
-            failed |= reply.get("status") != "ok"
+            status = reply.get("status")
+            failed |= status != "ok"
+            if status not in ("ok", "error") and not args.json:  # an error's traceback is shown already
+                print(f"kernelkit: the kernel replied with status {status!r} (not ok, not error)", file=sys.stderr)
             if args.json:
                 record: dict[str, Any] = {
                     "code": code,
