@@ -105,6 +105,18 @@ install_kernelspec(SLEEPY_MESSAGE, "sleepy_kernel", env=TEST_KERNEL_ENV, interru
 install_kernelspec(ASYNC, "async_kernel", env=TEST_KERNEL_ENV)
 
 
+@pytest.fixture
+def broken_kernelspecs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A Jupyter path of its own for one test: ECHO and two broken kernelspecs (invalid JSON, no argv)."""
+    broken = {"kk-bad-json": '{"argv": [', "kk-no-argv": '{"display_name": "x", "language": "x"}'}
+    shutil.copytree(JUPYTER_PATH / "kernels" / ECHO, tmp_path / "kernels" / ECHO)
+    for name, text in broken.items():
+        (tmp_path / "kernels" / name).mkdir()
+        (tmp_path / "kernels" / name / "kernel.json").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    return list(broken)
+
+
 def _our_kernel_processes() -> list[psutil.Process]:
     """Children of this test process, and any process whose command line names our runtime dir.
 

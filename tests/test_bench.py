@@ -89,6 +89,15 @@ def test_help_and_bad_counts() -> None:
     assert bad.returncode == 2 and "--cells must be at least 1" in bad.stderr
 
 
+def test_a_broken_or_unknown_kernel_stops_the_run_before_anything_is_measured(broken_kernelspecs) -> None:
+    for name in [*broken_kernelspecs, "no-such-kernel-xyz"]:
+        proc = subprocess.run([sys.executable, "-m", "kernelkit", "bench", ECHO, name, *SHORT],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
+        expected = f"kernel {name!r} in " if name in broken_kernelspecs else f"no kernel named {name!r}"
+        assert proc.stderr.startswith(f"kernelkit: error: {expected}") and proc.stderr.count("\n") == 1
+
+
 PRINT_CELL = 'print("x")'
 PRINT_STREAM = 'print(("{line}\\n" * ({size} // 80 + 1))[:{size}], end="")'
 

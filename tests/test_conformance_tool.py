@@ -13,7 +13,17 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import ASYNC, CALC, ECHO, REPO_DIR, SLEEPY_MESSAGE, SLEEPY_SIGNAL, TESTS_DIR, install_kernelspec
+from conftest import (
+    ASYNC,
+    CALC,
+    ECHO,
+    JUPYTER_RUNTIME_DIR,
+    REPO_DIR,
+    SLEEPY_MESSAGE,
+    SLEEPY_SIGNAL,
+    TESTS_DIR,
+    install_kernelspec,
+)
 
 from kernelkit.testing import check_kernel, conformance_tests
 from kernelkit.tools.conformance import CHECKS, FAIL, NOT_SUPPORTED, PASS, SKIPPED
@@ -279,6 +289,23 @@ def test_a_kernel_that_cannot_start_is_one_failure_with_its_stderr() -> None:
     assert kernel["ok"] is False and kernel["results"] == []
     assert kernel["error"].startswith("the kernel did not start: the kernel exited with code 1")
     assert "No module named no_such_kernel_module_xyz" in kernel["error"]
+
+
+def test_a_broken_kernelspec_fails_as_exec_says_and_the_others_are_still_tested(broken_kernelspecs) -> None:
+    before = set(JUPYTER_RUNTIME_DIR.iterdir())
+    named = kk_test(*broken_kernelspecs, ECHO, "--only", "kernel_info", "--json")
+    assert named.returncode == 1 and "Traceback" not in named.stderr
+    kernels = {k["kernel"]: k for k in json.loads(named.stdout)["kernels"]}
+    assert kernels[ECHO]["ok"]
+    for name in broken_kernelspecs:
+        error = kernels[name]["error"]
+        assert not kernels[name]["ok"] and error.startswith(f"kernel {name!r} in ") and " is broken (" in error
+        assert f"kernelkit: error: {error}" in named.stderr and error.endswith(f"run `kernelkit doctor {name}`")
+    every = kk_test("--only", "kernel_info", "--timeout", "5")  # no names: every kernelspec
+    assert every.returncode == 1 and "Traceback" not in every.stderr
+    assert all(f"{name}\n  FAIL  kernel {name!r} in " in every.stdout for name in broken_kernelspecs)
+    assert f"{ECHO} (" in every.stdout and f"failing: {', '.join(sorted(broken_kernelspecs))}" in every.stdout
+    assert set(JUPYTER_RUNTIME_DIR.iterdir()) == before  # no connection file (it holds the key) left behind
 
 
 def test_sqlite_kernel_gets_the_sql_samples(own_results) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from conftest import ECHO, SLEEPY_MESSAGE, SLEEPY_SIGNAL, install_kernelspec
+from conftest import ECHO, JUPYTER_RUNTIME_DIR, SLEEPY_MESSAGE, SLEEPY_SIGNAL, install_kernelspec
 
 from kernelkit.protocol.wire import DELIMITER, Signer
 from kernelkit.tools import kernelspecs
@@ -128,6 +128,21 @@ def test_kernel_env_is_the_launchers_plus_the_expanded_spec_env() -> None:
 def test_missing_interpreter_is_a_kernel_died_error() -> None:
     with pytest.raises(KernelDiedError, match="cannot run /no/such/python"):
         KernelProcess(argv=["/no/such/python", "-f", "{connection_file}"])
+
+
+@pytest.mark.parametrize("argv", [[], ["/no/such/python", "-f", "{connection_file}"], "closed zmq context"])
+def test_a_start_that_fails_leaves_no_connection_file(argv: list[str] | str) -> None:
+    """Whatever fails, before the process exists or after: the connection file (it holds the key) is removed."""
+    before = set(JUPYTER_RUNTIME_DIR.iterdir())
+    if isinstance(argv, list):
+        with pytest.raises(KernelDiedError, match="cannot run"):
+            KernelProcess(argv=argv)
+    else:  # the process starts, then the client cannot be made: the process is killed too
+        context = zmq.Context()
+        context.term()
+        with pytest.raises(zmq.ZMQError):
+            KernelProcess(argv=[sys.executable, "-c", "import time; time.sleep(60)"], context=context)
+    assert set(JUPYTER_RUNTIME_DIR.iterdir()) == before
 
 
 def test_kernel_that_exits_reports_its_stderr() -> None:

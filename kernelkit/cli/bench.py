@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "start to first kernel_info_reply, execute round trip (median, p99), kernel CPU per cell, stream "
         "throughput, messages/s with pipelined clients, idle RSS and RSS after the load (process tree), "
         "installed footprint. The same run measures the floor: a bare pyzmq kernel with no logic, and "
-        "`python -c pass` / `import zmq` start times. A kernel that fails is reported, the others go on. "
+        "`python -c pass` / `import zmq` start times. Every KERNEL is looked up first: one that is not installed or "
+        "whose kernelspec is broken stops the run before anything is measured (exit code 1); a kernel that fails "
+        "while measured is reported, the others go on. "
         "Needs the bench extra: pip install 'kernelkit[bench]'.",
     )
     parser.add_argument("kernels", metavar="KERNEL", nargs="*", help="kernelspec names (default: all installed)")
@@ -105,23 +107,26 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_floor:
             extra_dirs.append(bench.write_floor_kernelspec(Path(tmp)))
             kernels = [bench.FLOOR_KERNEL, *[k for k in kernels if k != bench.FLOOR_KERNEL]]
-        results = bench.run(
-            kernels,
-            starts=args.starts,
-            cells=args.cells,
-            warmup=args.warmup,
-            stream_mb=args.stream_mb,
-            stream_reps=args.stream_reps,
-            clients=args.clients,
-            pipeline_requests=args.requests,
-            python_starts=args.python_starts,
-            footprint=not args.no_footprint,
-            timeout=args.timeout,
-            progress=progress,
-            kernel_dirs=extra_dirs,
-            cells_by_kernel=cells["cell"],
-            stream_cells=cells["stream_cell"],
-        )
+        try:
+            results = bench.run(
+                kernels,
+                starts=args.starts,
+                cells=args.cells,
+                warmup=args.warmup,
+                stream_mb=args.stream_mb,
+                stream_reps=args.stream_reps,
+                clients=args.clients,
+                pipeline_requests=args.requests,
+                python_starts=args.python_starts,
+                footprint=not args.no_footprint,
+                timeout=args.timeout,
+                progress=progress,
+                kernel_dirs=extra_dirs,
+                cells_by_kernel=cells["cell"],
+                stream_cells=cells["stream_cell"],
+            )
+        except kernelspecs.NoSuchKernel as exc:
+            return fail(str(exc))
     if tty and not args.quiet:
         print(file=sys.stderr)
     status = EXIT_OK if all(k["ok"] for k in results["kernels"].values()) else EXIT_FAILURE

@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "comm_info, stdin, interrupt, heartbeat, iopub_welcome, signatures, malformed messages, shutdown and restart. "
         "Each check reports pass, FAIL (with what was expected and what came), not supported (the kernel answers "
         "an optional request with an error) or skipped (no sample, or a check it depends on did not pass). "
+        "A kernelspec that is broken fails without being started; the others are still tested. "
         "Exit code 0 only if nothing failed.",
     )
     parser.add_argument("kernels", metavar="NAME", nargs="*", help="kernelspec names (default: all installed)")
@@ -80,9 +81,15 @@ def run(args: argparse.Namespace) -> int:
 
     reports = []
     for name in names:
-        reports.append(
-            conformance.run_kernel(found[name], checks, samples=samples, timeout=args.timeout, progress=progress)
-        )
+        try:
+            spec = kernelspecs.get(name, found)
+        except kernelspecs.NoSuchKernel as exc:  # broken: reported as failed, the others still tested
+            fail(str(exc))
+            reports.append(conformance.KernelReport(name, error=str(exc)))
+        else:
+            reports.append(
+                conformance.run_kernel(spec, checks, samples=samples, timeout=args.timeout, progress=progress)
+            )
         if tty:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
         if not args.json:

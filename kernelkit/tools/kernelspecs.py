@@ -324,12 +324,13 @@ def find(dirs: Iterable[Path] | None = None) -> dict[str, KernelSpec]:
     return {s.name: s for s in find_all(dirs) if s.shadowed_by is None}
 
 
-def get(name: str) -> KernelSpec:
+def get(name: str, specs: Mapping[str, KernelSpec] | None = None) -> KernelSpec:
     """The kernelspec Jupyter starts for ``name`` (case-insensitive, first on the path wins).
 
+    ``specs``: the specs to choose from, as :func:`find` returns them (default: ``find()``).
     Raises NoSuchKernel, with a "did you mean", or with ``broken`` set when its kernel.json is unusable.
     """
-    specs = find()
+    specs = find() if specs is None else specs
     spec = specs.get(name.lower())
     if spec is None or spec.error:
         raise NoSuchKernel(name, specs, broken=spec)

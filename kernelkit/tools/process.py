@@ -145,34 +145,46 @@ class KernelProcess:
         self.connection_file = connection.write(
             self.info, connection.runtime_path(f"kernel-{os.urandom(8).hex()}.json")
         )
-        self.argv = format_argv(
-            argv, self.connection_file, folder, python=python or sys.executable, python_version=python_version
-        )
-        self.env = kernel_env(spec_env, language)
-        self.cwd = cwd
         self._output = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(), it outlives this call
+        try:  # a start that fails for any reason leaves no connection file (it holds the key) behind
+            self.argv = format_argv(
+                argv, self.connection_file, folder, python=python or sys.executable, python_version=python_version
+            )
+            self.env = kernel_env(spec_env, language)
+            self.cwd = cwd
+            self.process = self._popen()
+            try:
+                self.spawned = time.perf_counter()
+                try:
+                    self.pgid: int | None = os.getpgid(self.process.pid)
+                except OSError:
+                    self.pgid = None
+                self.client = KernelClient(self.info, context, shells=shells)
+            except BaseException:
+                with self.process:  # waits for it and closes its stdin pipe
+                    self.process.kill()
+                raise
+        except BaseException:
+            self._output.close()
+            Path(self.connection_file).unlink(missing_ok=True)
+            raise
+
+    def _popen(self) -> subprocess.Popen[bytes]:
+        """The kernel's process, started as jupyter_client starts it; KernelDiedError if it cannot be."""
+        if not self.argv:
+            raise KernelDiedError("cannot run an empty argv: the kernelspec gives no command", None, "")
         try:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 self.argv,
                 env=self.env,
-                cwd=cwd,
+                cwd=self.cwd,
                 stdin=subprocess.PIPE,
                 stdout=self._output,
                 stderr=self._output,
                 start_new_session=True,
             )
         except OSError as exc:
-            self.connection_file.unlink(missing_ok=True)
-            self._output.close()
-            raise KernelDiedError(
-                f"cannot run {self.argv[0] if self.argv else '(empty argv)'}: {exc.strerror or exc}", None, ""
-            ) from None
-        self.spawned = time.perf_counter()
-        try:
-            self.pgid: int | None = os.getpgid(self.process.pid)
-        except OSError:
-            self.pgid = None
-        self.client = KernelClient(self.info, context, shells=shells)
+            raise KernelDiedError(f"cannot run {self.argv[0]}: {exc.strerror or exc}", None, "") from None
 
     @classmethod
     def from_name(cls, name: str, **options: Any) -> KernelProcess:

@@ -47,26 +47,22 @@ class BenchRun:
         self.kernels = list(kernels)
         self.timeout = timeout
         self.say = progress or (lambda text: None)
-        self.context = zmq.Context()
-        specs = kernelspecs.find([*kernelspecs.kernel_dirs(), *(Path(d) for d in kernel_dirs)])
-        self.specs: dict[str, kernelspecs.KernelSpec] = {}
+        found = kernelspecs.find([*kernelspecs.kernel_dirs(), *(Path(d) for d in kernel_dirs)])
+        self.specs = {name: kernelspecs.get(name, found) for name in self.kernels}
         self.results: dict[str, dict[str, Any]] = {}
         self.running: dict[str, BenchKernel] = {}
-        for name in self.kernels:
-            entry: dict[str, Any] = {"ok": True, "error": None}
-            spec = specs.get(name.lower())
-            if spec is None or spec.error:
-                reason = spec.error if spec is not None else f"no kernelspec named {name!r}"
-                entry.update(ok=False, error=f"no usable kernelspec: {reason}")
-            else:
-                self.specs[name] = spec
-                entry["argv"] = spec.argv
-                entry["display_name"] = spec.display_name
-            entry["cells"] = {
-                "trivial": (cells_by_kernel or {}).get(name, TRIVIAL_CELL),
-                "stream": (stream_cells or {}).get(name, STREAM_CELL),
+        for name, spec in self.specs.items():
+            self.results[name] = {
+                "ok": True,
+                "error": None,
+                "argv": spec.argv,
+                "display_name": spec.display_name,
+                "cells": {
+                    "trivial": (cells_by_kernel or {}).get(name, TRIVIAL_CELL),
+                    "stream": (stream_cells or {}).get(name, STREAM_CELL),
+                },
             }
-            self.results[name] = entry
+        self.context = zmq.Context()
 
     def cell(self, name: str) -> str:
         return str(self.results[name]["cells"]["trivial"])
@@ -191,9 +187,8 @@ class BenchRun:
             self.results[name]["rss_after_load_mb"] = kernel.rss() / MB
 
     def footprints(self) -> None:
-        for name in self.kernels:
-            if "argv" in self.results[name]:
-                self.results[name]["footprint"] = installed_footprint(self.results[name]["argv"])
+        for name, spec in self.specs.items():
+            self.results[name]["footprint"] = installed_footprint(spec.argv)
 
     def close(self) -> None:
         for kernel in self.running.values():
@@ -224,8 +219,9 @@ def run(
 ) -> dict[str, Any]:
     """Benchmark ``kernels`` (kernelspec names) round-robin; returns a JSON-able dict.
 
-    A kernel that fails at any step is reported with ``"ok": false`` and its ``error``; the
-    others go on. Times are in seconds in the raw sample lists and in ms / µs in the summary.
+    NoSuchKernel, before anything is measured, if a kernel has no usable kernelspec; a kernel
+    that fails at any step is reported with ``"ok": false`` and its ``error``; the others go
+    on. Times are in seconds in the raw sample lists and in ms / µs in the summary.
     ``kernel_dirs``: kernelspec folders searched after the Jupyter path (e.g. the floor's).
     ``cells_by_kernel``: the trivial cell per kernel name for warm-up, round trips and the
     pipelined load (default ``x``, which an echo kernel echoes; a language kernel needs a cell
