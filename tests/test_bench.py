@@ -7,6 +7,7 @@ only that the command measures what it promises and reports failures instead of 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,17 @@ def test_a_broken_or_unknown_kernel_stops_the_run_before_anything_is_measured(br
         assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
         expected = f"kernel {name!r} in " if name in broken_kernelspecs else f"no kernel named {name!r}"
         assert proc.stderr.startswith(f"kernelkit: error: {expected}") and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_without_names_broken_kernelspecs_are_left_out_with_a_note(broken_kernelspecs, tmp_path) -> None:
+    env = {**os.environ, "JUPYTER_DATA_DIR": str(tmp_path / "no-user-kernels")}  # only the fixture's path (+ env's)
+    proc = subprocess.run([sys.executable, "-m", "kernelkit", "bench", "--json", "--no-footprint", *SHORT],
+                          capture_output=True, text=True, timeout=300, env=env)
+    for name in broken_kernelspecs:
+        assert f"kernelkit: leaving out kernel {name!r}: its kernelspec is broken" in proc.stderr
+    results = json.loads(proc.stdout)["kernels"]
+    assert results[ECHO]["ok"] and not set(broken_kernelspecs) & set(results)
 
 
 PRINT_CELL = 'print("x")'

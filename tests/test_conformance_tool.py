@@ -254,7 +254,6 @@ def test_sample_option_reaches_the_kernel_and_not_supported_is_not_a_failure() -
         (["--skip", "kernel_info,bogus"], "no check named 'bogus'"),
         (["--sample", "print"], "--sample takes [KERNEL:]KEY=CODE"),
         (["--sample", "printx=1"], "--sample key 'printx' is not one of"),
-        (["--timeout", "0"], "--timeout must be positive"),
     ],
 )
 def test_usage_errors(args: list[str], message: str) -> None:
@@ -265,7 +264,7 @@ def test_usage_errors(args: list[str], message: str) -> None:
 
 def test_unknown_kernel_and_help_and_list() -> None:
     missing = kk_test("no-such-kernel-xyz")
-    assert missing.returncode == 1 and "no kernelspec named no-such-kernel-xyz" in missing.stderr
+    assert missing.returncode == 1 and "no kernel named 'no-such-kernel-xyz'" in missing.stderr
     helped = kk_test("--help")
     assert helped.returncode == 0 and "--sample" in helped.stdout and "--only" in helped.stdout
     listed = kk_test("--list")

@@ -226,7 +226,7 @@ def test_usage_errors_go_to_stderr_with_the_subcommands_usage(args: list[str], u
 
 @pytest.mark.parametrize("value", ["-1", "0", "soon", "nan", "inf"])
 def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(value: str) -> None:
-    for command in ("exec", "doctor"):
+    for command in ("exec", "doctor", "test", "bench"):
         result = run_cli(command, "--timeout", value, "echo", *(["1"] if command == "exec" else []))
         assert result.returncode == 2, result
         assert f"kernelkit {command}: error: argument --timeout: {value!r} is not a positive number" in result.stderr

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail
+from kernelkit.cli import EXIT_FAILURE, EXIT_OK, fail, seconds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "throughput, messages/s with pipelined clients, idle RSS and RSS after the load (process tree), "
         "installed footprint. The same run measures the floor: a bare pyzmq kernel with no logic, and "
         "`python -c pass` / `import zmq` start times. Every KERNEL is looked up first: one that is not installed or "
-        "whose kernelspec is broken stops the run before anything is measured (exit code 1); a kernel that fails "
-        "while measured is reported, the others go on. "
+        "whose kernelspec is broken stops the run before anything is measured (exit code 1; without KERNEL names, "
+        "broken kernelspecs are left out with a note); a kernel that fails while measured is reported, the others "
+        "go on. "
         "Needs the bench extra: pip install 'kernelkit[bench]'.",
     )
     parser.add_argument("kernels", metavar="KERNEL", nargs="*", help="kernelspec names (default: all installed)")
@@ -67,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-floor", action="store_true", help="leave out the bare pyzmq floor kernel")
     parser.add_argument("--no-footprint", action="store_true", help="skip the installed-size walk")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds a kernel gets per step")
+    parser.add_argument("--timeout", type=seconds, default=60.0, metavar="S", help="seconds a kernel gets per step")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(run=run)
 
@@ -82,7 +83,15 @@ def run(args: argparse.Namespace) -> int:
     for option in ("starts", "cells", "stream_reps"):
         if getattr(args, option) < 1:
             return fail(f"--{option.replace('_', '-')} must be at least 1", 2)
-    kernels = list(dict.fromkeys(args.kernels)) or sorted(kernelspecs.find())
+    kernels = list(dict.fromkeys(args.kernels))
+    if not kernels:  # every installed kernel that can start: a broken one is named and left out
+        for name, spec in sorted(kernelspecs.find().items()):
+            if spec.error:
+                print(
+                    f"kernelkit: leaving out kernel {name!r}: its kernelspec is broken ({spec.error})", file=sys.stderr
+                )
+            else:
+                kernels.append(name)
     if not kernels:
         return fail("no kernelspecs installed: name kernels to benchmark, or install some (kernelkit list)")
     cells: dict[str, dict[str, str]] = {}

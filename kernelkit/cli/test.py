@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from kernelkit.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail
+from kernelkit.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, seconds
 
 
 def _names(value: str) -> list[str]:
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "kernel or only KERNEL; \\n in CODE is a newline; an empty CODE removes a built-in; repeatable",
     )
     parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for each reply (default 10)"
+        "--timeout", type=seconds, default=10.0, metavar="S", help="seconds to wait for each reply (default 10)"
     )
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     parser.set_defaults(run=run)
@@ -58,15 +58,13 @@ def run(args: argparse.Namespace) -> int:
         samples = parse_overrides(args.sample)
     except (ValueError, SampleError) as exc:
         return fail(f"{exc}; see `kernelkit test --list` and `kernelkit test --help`", EXIT_USAGE)
-    if args.timeout <= 0:
-        return fail("--timeout must be positive; give seconds, e.g. --timeout 10", EXIT_USAGE)
     found = kernelspecs.find()
     names = [n.lower() for n in dict.fromkeys(args.kernels)] or sorted(found)
     if not names:
         return fail("no kernelspecs installed; install one (kernelkit install ...) or name one to test")
     unknown = [n for n in names if n not in found]
-    if unknown:
-        return fail(f"no kernelspec named {', '.join(unknown)}; `kernelkit list` shows the installed ones")
+    if unknown:  # as exec, doctor and remove say it, with a "did you mean"
+        return max(fail(str(kernelspecs.NoSuchKernel(name, found))) for name in unknown)
     for scope in samples:
         if scope is not None and scope.lower() not in names:
             return fail(
