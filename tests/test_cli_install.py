@@ -121,13 +121,14 @@ def test_list_json_matches_jupyter_and_flags_problems(jupyter: Jupyter) -> None:
     shipped = os.path.relpath(sys.executable, jupyter.path_kernels / "shipped")
     jupyter.write_spec(jupyter.path_kernels, "shipped", {**good, "argv": ["{resource_dir}/" + shipped, *good["argv"][1:]]})
     jupyter.write_spec(jupyter.path_kernels, "bare", {**good, "argv": ["python", *good["argv"][1:]]})
+    jupyter.write_spec(jupyter.path_kernels, "python", good)  # a name jupyter_client maps to python3
     ours = json.loads(kk("list", "--json").stdout)
     theirs = json.loads(jupyter_kernelspec("list", "--json").stdout)["kernelspecs"]
     theirs.pop("python3", None)  # jupyter_client adds ipykernel's native spec even when not installed
     ours["kernelspecs"].pop("python3", None)
     assert ours["kernelspecs"] == theirs
     assert [s["name"] for s in ours["shadowed"]] == ["good"]
-    assert {b["name"]: b["problem"] for b in ours["broken"]}.keys() == {"corrupt", "gone"}
+    assert {b["name"]: b["problem"] for b in ours["broken"]}.keys() == {"corrupt", "gone", "python"}
     table = kk("list")
     assert table.returncode == 0 and "Traceback" not in table.stderr
     rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}

@@ -387,14 +387,13 @@ def test_kernel_raw_input(calc) -> None:
 
 
 def test_end_of_file_from_the_frontend_is_eoferror_in_input(calc) -> None:
-    """jupyter_console answers Ctrl-D with "\\x04": input() and getpass() raise EOFError as at end of
-    a file; the kernel API's raw_input returns it as ipykernel does."""
-    code = "import getpass\nfor ask in (input, getpass.getpass):\n    try: ask('q: ')\n    except EOFError: print('EOF')"
+    """jupyter_console answers Ctrl-D with "\\x04": input(), getpass() and the kernel API's
+    raw_input/getpass raise EOFError, as at the end of a file and as in ipykernel."""
+    code = ("import getpass\nfor ask in (input, getpass.getpass, kernel.raw_input, kernel.getpass):\n"
+            "    try: ask('q: ')\n    except EOFError: print('EOF')")
     reply, requests, out = _interactive(calc, code, "\x04")
-    assert reply["content"]["status"] == "ok" and len(requests) == 2
-    assert stdout_text(out) == "EOF\nEOF\n"
-    reply, requests, out = _interactive(calc, "print(repr(kernel.raw_input('q: ')))", "\x04")
-    assert stdout_text(out) == "'\\x04'\n"
+    assert reply["content"]["status"] == "ok" and len(requests) == 4
+    assert stdout_text(out) == "EOF\n" * 4
 
 
 def test_getpass_sends_password_true(calc) -> None:

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+import zipapp
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,17 @@ def test_run_missing_or_corrupt_connection_file_is_a_clear_error(tmp_path: Path)
     result = run_cli("run", "kernelkit.kernels.echo", "-f", str(corrupt))
     assert result.returncode == 1
     assert "is not valid JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_kernel_run_as_a_folder_or_zip_file_shows_its_help(tmp_path: Path) -> None:
+    """``python FOLDER`` / ``python APP.pyz``: ``__main__`` has no package to name in the help."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__main__.py").write_text("from kernelkit.kernels.echo import EchoKernel\n\nEchoKernel.launch()\n")
+    zipapp.create_archive(app, tmp_path / "app.pyz")
+    for target in (app, tmp_path / "app.pyz"):
+        result = subprocess.run([sys.executable, str(target), "--help"], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0 and result.stdout.startswith(f"usage: {target.name} "), result
 
 
 def test_version_and_help() -> None:

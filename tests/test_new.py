@@ -70,6 +70,8 @@ def test_new_refuses_to_overwrite(tmp_path: Path) -> None:
     # the generated project's test runner and build backend, whether installed here or not
     ("pytest", "clashes with 'pytest'"), ("Hatchling", "clashes with 'hatchling'"),
     ("pluggy", "clashes with the module 'pluggy' importable from "),  # installed here (pytest needs it)
+    # kernel names jupyter_client maps to ipykernel's kernel
+    ("python", "kernel name that jupyter_client keeps"), ("Python3", "kernel name that jupyter_client keeps"),
 ])
 def test_new_validates_names(tmp_path: Path, name: str, phrase: str) -> None:
     assert_clean_error(kk("new", name, "--dir", str(tmp_path)), 1, phrase)

@@ -181,6 +181,12 @@ def test_read_goes_over_the_stdin_channel() -> None:
         kc.input("world")
         assert reply_to(kc, msg_id)["content"]["status"] == "ok"
         assert stdout_text(iopub_for(kc, msg_id)) == "hello world\n"
+        # the frontend's end-of-file ("\x04", jupyter_console's Ctrl-D) is the program's end-of-file
+        msg_id = kc.execute('read -p "more? " rest; echo "[$rest] $?"', allow_stdin=True)
+        assert kc.get_stdin_msg(timeout=10)["content"]["prompt"] == "more? "
+        kc.input("\x04")
+        assert reply_to(kc, msg_id)["content"]["status"] == "ok"
+        assert stdout_text(iopub_for(kc, msg_id)).endswith("[] 1\n")
         # python's input() too
     with running_kernel("kkw-python") as (km, kc):
         msg_id = kc.execute("print(input('n: ') * 2)", allow_stdin=True)

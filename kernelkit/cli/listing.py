@@ -30,10 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def problem(spec: KernelSpec) -> str | None:
-    """Why Jupyter could not start this spec without even trying: bad kernel.json or missing argv[0]
+    """Why Jupyter could not start this spec without even trying: bad kernel.json, a name jupyter_client
+    maps to another kernel, or a missing argv[0]
     (after jupyter_client's substitutions: ``{resource_dir}``, ``{prefix}``, a bare ``python``)."""
     if spec.error:
         return spec.error
+    unreachable = kernelspec.unreachable_reason(spec.name)
+    if unreachable is not None:
+        return f"frontends never start it: {unreachable}"
     program = format_argv(spec.argv[:1], "", spec.resource_dir)[0]
     if probe.resolve_program(program) is None:
         return f"interpreter {spec.argv[0]} not found" + (f" ({program})" if program != spec.argv[0] else "")

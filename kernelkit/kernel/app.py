@@ -121,7 +121,7 @@ def _program() -> tuple[str, str | None]:
     """
     main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     package, _, main = (main_spec.name if main_spec else "").rpartition(".")
-    if main != "__main__":
+    if main != "__main__" or not package:  # a script, or a zip file or folder run as one
         return os.path.basename(sys.argv[0]), None
     prog = f"python -m {package}"
     import importlib.util

@@ -18,7 +18,7 @@ from kernelkit.kernel.app import launch
 from kernelkit.kernel.comms import CommManager, provide_comm_package
 from kernelkit.kernel.compat import Config, TraitsOnDemand, set_traits
 from kernelkit.kernel.handlers import RequestHandlers, error_content, resolve
-from kernelkit.protocol.core import SUBSHELLS_FEATURE, Request
+from kernelkit.protocol.core import INPUT_EOF, SUBSHELLS_FEATURE, Request
 from kernelkit.protocol.wire import PROTOCOL_VERSION, Frame, Message
 from kernelkit.transport.streams import SILENT
 
@@ -413,4 +413,7 @@ class Kernel(RequestHandlers, metaclass=TraitsOnDemand):
             raise StdinNotImplementedError(
                 "input was requested, but this frontend does not support input requests (allow_stdin is false)"
             )
-        return self._io.request_input(str(prompt), password, request.idents, request.msg)
+        value = self._io.request_input(str(prompt), password, request.idents, request.msg)
+        if value == INPUT_EOF:  # the frontend's end-of-file (Ctrl-D), as ipykernel reads it
+            raise EOFError("end of input (the frontend sent end-of-file)")
+        return value

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from kernelkit._log import log
 from kernelkit.protocol.core import (
     CONTROL_REQUESTS,
-    INPUT_EOF,
     SHELL_NOTIFICATIONS,
     SHELL_REQUESTS,
     SUBSHELL_REQUESTS,
@@ -53,12 +52,6 @@ def format_exception(exc: BaseException) -> list[str]:
         tb = tb.tb_next
     lines = traceback.format_exception(type(exc), exc, tb)
     return [line.rstrip("\n") for chunk in lines for line in chunk.splitlines()]
-
-
-def _unless_eof(value: str) -> str:
-    if value == INPUT_EOF:
-        raise EOFError("end of input (the frontend sent end-of-file)")
-    return value
 
 
 def error_content(exc: BaseException) -> dict[str, Any]:
@@ -258,7 +251,7 @@ class RequestHandlers:
 
             self._allow_stdin = execute.allow_stdin
             saved = builtins.input, getpass.getpass
-            builtins.input, getpass.getpass = self._input, self._getpass  # type: ignore[assignment]
+            builtins.input, getpass.getpass = self.raw_input, self.getpass  # type: ignore[assignment]
         if execute.silent:  # no output broadcast (the spec): print() in it is dropped
             self._silent_threads.add(threading.get_ident())
         try:
@@ -283,16 +276,6 @@ class RequestHandlers:
             if on_main:
                 builtins.input, getpass.getpass = saved
                 self._allow_stdin = False
-
-    def _input(self, prompt: str = "") -> str:
-        """``input()`` in a cell: :meth:`raw_input`, except that the frontend's end-of-file (the
-        ``"\\x04"`` jupyter_console and ``kernelkit exec`` send at Ctrl-D or end of stdin) raises
-        EOFError, as Python's ``input()`` does at end of file."""
-        return _unless_eof(self.raw_input(prompt))
-
-    def _getpass(self, prompt: str = "Password: ", stream: Any = None) -> str:
-        """``getpass.getpass()`` in a cell, with the same end-of-file rule as :meth:`_input`."""
-        return _unless_eof(self.getpass(prompt, stream))
 
     def complete_request(self, stream: Any, ident: list[bytes], parent: Message) -> None:
         content = parent["content"]

@@ -148,6 +148,8 @@ def check_name(name: str) -> str:
         clash = "a Python keyword"
     elif module in sys.stdlib_module_names:
         clash = f"the standard library module {module!r}"
+    elif module in ("python", "python3"):  # jupyter_client starts ipykernel's python3 for both names
+        clash = f"{module!r}, a kernel name that jupyter_client keeps for ipykernel's Python kernel"
     elif module in _RESERVED:
         clash = f"{module!r}, a name that kernels, packaging or the generated project's build and tests rely on"
     else:

@@ -49,7 +49,6 @@ from typing import Any
 
 import kernelkit.wrap.profiles as _profiles
 from kernelkit import Kernel
-from kernelkit.protocol.core import INPUT_EOF
 from kernelkit.wrap.profiles import Profile
 
 #: Seconds without output before the kernel checks whether the program waits for input.
@@ -658,8 +657,10 @@ class ReplKernel(Kernel):
         def stdin(prompt: str) -> str | None:
             if allow_stdin:
                 # The pty never echoes, so it cannot tell a password from other input: the prompt does.
-                line = self.getpass(prompt) if _PASSWORD_PROMPT.search(prompt) else self.raw_input(prompt)
-                return None if line == INPUT_EOF else line  # the frontend's end-of-file: the program's too
+                try:
+                    return self.getpass(prompt) if _PASSWORD_PROMPT.search(prompt) else self.raw_input(prompt)
+                except EOFError:  # the frontend's end-of-file: the program's too
+                    return None
             if not silent:  # the unfinished line (``prompt``) is shown by _collect
                 self.stream(
                     f"[{self.profile.command[0] if self.profile else 'the program'} is waiting for input, "
